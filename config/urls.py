@@ -1,0 +1,33 @@
+from django.conf import settings
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import include, path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from dispatch.apis import OfferViewSet, OrderViewSet, StatsApi
+from requests_app.apis import CategoryViewSet
+from volunteers.apis import TeamViewSet
+
+from .api import TokenApi
+from .views import home
+
+router = DefaultRouter()
+router.register("categories", CategoryViewSet, basename="category")
+router.register("orders", OrderViewSet, basename="order")
+router.register("offers", OfferViewSet, basename="offer")
+router.register("teams", TeamViewSet, basename="team")
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),
+    path("api/v1/stats/", StatsApi.as_view(), name="api-stats"),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
+]
+urlpatterns += i18n_patterns(path("admin/", admin.site.urls), prefix_default_language=False)

@@ -1,0 +1,256 @@
+"""The order and offer API (DESIGN §5): thin classes that parse, call one service, render."""
+
+from typing import Any
+
+from django.db.models import Avg, Case, Count, DurationField, ExpressionWrapper, F, IntegerField, Prefetch, Sum, Value, When
+from django.db.models.functions import TruncDate
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from realtime.events import event_message
+from realtime.models import Event
+from requests_app import services as intake
+from requests_app.models import Category, ServiceItem
+from volunteers import services as field_work
+from volunteers.models import ServiceRecord
+
+from . import services
+from .choices import OfferState, OrderState
+from .errors import Forbidden, InvalidInput
+from .filters import OrderFilter
+from .matching import team_candidates
+from .models import Offer, Order, Transition, Unit
+from .selectors import dispatcher_unit, is_dispatcher, offers_visible_to, orders_visible_to
+from .serializers import (
+    CandidateSerializer,
+    CompleteSerializer,
+    DispatchSerializer,
+    EvaluateSerializer,
+    NoteSerializer,
+    OfferWithOrderSerializer,
+    OrderCreateSerializer,
+    OrderSerializer,
+    StartSerializer,
+)
+
+
+def _input(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    s = serializer_class(data=request.data)
+    s.is_valid(raise_exception=True)
+    return s.validated_data
+
+
+def _fk(model: type, pk: int | None, field: str) -> Any:
+    if pk is None:
+        return None
+    obj = model.objects.filter(pk=pk).first()
+    if obj is None:
+        raise InvalidInput(_("Unknown %(field)s.") % {"field": field}, fields={field: [_("No such %(field)s.") % {"field": field}]})
+    return obj
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+
+    def get_queryset(self):
+        return orders_visible_to(self.request.user).prefetch_related(
+            Prefetch("offers", queryset=Offer.objects.select_related("team").order_by("id")),
+            Prefetch("transitions", queryset=Transition.objects.select_related("offer").order_by("at", "id")),
+        )
+
+    def get_throttles(self):
+        if self.action == "create":
+            self.throttle_scope = "order_place"
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
+
+    def _render(self, order_id: int, code: int = status.HTTP_200_OK) -> Response:
+        order = self.get_queryset().get(pk=order_id)
+        return Response(self.get_serializer(order).data, status=code)
+
+    def _visible(self, pk: str) -> int:
+        try:
+            order_id = int(pk)
+        except ValueError:
+            order_id = 0
+        return services.visible_order_id(order_id=order_id, user=self.request.user)
+
+    @extend_schema(
+        request=OrderCreateSerializer,
+        responses={201: OrderSerializer, 200: OrderSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def create(self, request: Request) -> Response:
+        data = _input(OrderCreateSerializer, request)
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and len(key) > 100:
+            raise InvalidInput(_("The Idempotency-Key is too long."), fields={"Idempotency-Key": [_("At most 100 characters.")]})
+        category = _fk(Category, data.pop("category"), "category")
+        item = _fk(ServiceItem, data.pop("item", None), "item")
+        station = _fk(Unit, data.pop("station", None), "station")
+        order, created = intake.order_place(
+            user=request.user, category=category, item=item, station=station, idempotency_key=key, **data
+        )
+        return self._render(order.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses=CandidateSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def candidates(self, request: Request, pk: str) -> Response:
+        order = get_object_or_404(Order, pk=self._visible(pk))
+        if not is_dispatcher(request.user):
+            raise Forbidden(_("Only dispatchers may see candidate teams."))
+        return Response(CandidateSerializer(team_candidates(order), many=True).data)
+
+    @extend_schema(request=DispatchSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def dispatch(self, request: Request, pk: str) -> Response:
+        order_id = self._visible(pk)
+        data = _input(DispatchSerializer, request)
+        services.order_dispatch(order_id=order_id, user=request.user, mode=data["mode"], team_ids=data["teams"], note=data["note"])
+        return self._render(order_id)
+
+    def _noted(self, request: Request, pk: str, service) -> Response:
+        order_id = self._visible(pk)
+        service(order_id=order_id, user=request.user, note=_input(NoteSerializer, request)["note"])
+        return self._render(order_id)
+
+    @extend_schema(request=NoteSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def recall(self, request: Request, pk: str) -> Response:
+        return self._noted(request, pk, services.order_recall)
+
+    @extend_schema(request=NoteSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str) -> Response:
+        return self._noted(request, pk, services.order_reject)
+
+    @extend_schema(request=NoteSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        return self._noted(request, pk, services.order_cancel)
+
+    @extend_schema(request=NoteSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def abandon(self, request: Request, pk: str) -> Response:
+        return self._noted(request, pk, services.order_abandon)
+
+    @extend_schema(request=StartSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str) -> Response:
+        order_id = self._visible(pk)
+        data = _input(StartSerializer, request)
+        field_work.order_start(order_id=order_id, user=request.user, lat=data.get("lat"), lng=data.get("lng"), qr=data.get("qr"))
+        return self._render(order_id)
+
+    @extend_schema(request=CompleteSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str) -> Response:
+        order_id = self._visible(pk)
+        data = dict(request.data.items()) if hasattr(request.data, "getlist") else request.data
+        if hasattr(request.data, "getlist"):
+            data["photos"] = request.FILES.getlist("photos")
+        s = CompleteSerializer(data=data)
+        s.is_valid(raise_exception=True)
+        field_work.order_complete(
+            order_id=order_id, user=request.user, summary=s.validated_data["summary"],
+            hours=[dict(line) for line in s.validated_data["hours"]], photos=s.validated_data["photos"],
+        )
+        return self._render(order_id)
+
+    @extend_schema(request=EvaluateSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request: Request, pk: str) -> Response:
+        order_id = self._visible(pk)
+        data = _input(EvaluateSerializer, request)
+        intake.order_evaluate(order_id=order_id, user=request.user, **data)
+        return self._render(order_id)
+
+    @extend_schema(parameters=[OpenApiParameter("after", int, required=False)], responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def events(self, request: Request, pk: str) -> Response:
+        order_id = self._visible(pk)
+        try:
+            after = int(request.query_params.get("after", 0))
+        except ValueError:
+            raise InvalidInput(_("after must be a sequence number."), fields={"after": [_("A whole number.")]}) from None
+        rows = Event.objects.filter(order_id=order_id, pk__gt=after).order_by("pk")[:500]
+        return Response([event_message(e) for e in rows])
+
+
+class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = OfferWithOrderSerializer
+    filterset_fields = ["state", "team", "order"]
+
+    def get_queryset(self):
+        # Live offers first, then the newest.
+        return (
+            offers_visible_to(self.request.user)
+            .prefetch_related(Prefetch("order__offers", queryset=Offer.objects.select_related("team")), "order__transitions__offer")
+            .annotate(live=Case(When(state=OfferState.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField()))
+            .order_by("live", "-created_at", "-id")
+        )
+
+    def _offer_id(self, pk: str) -> int:
+        return get_object_or_404(self.get_queryset().only("id"), pk=int(pk) if pk.isdigit() else 0).pk
+
+    @extend_schema(request=None, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str) -> Response:
+        order = services.offer_accept(offer_id=self._offer_id(pk), user=request.user)
+        return self._render_order(order.pk)
+
+    @extend_schema(request=NoteSerializer, responses=OrderSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str) -> Response:
+        order = services.offer_decline(offer_id=self._offer_id(pk), user=request.user, note=_input(NoteSerializer, request)["note"])
+        return self._render_order(order.pk)
+
+    def _render_order(self, order_id: int) -> Response:
+        order = orders_visible_to(self.request.user).prefetch_related("offers__team", "transitions__offer").get(pk=order_id)
+        return Response(OrderSerializer(order, context=self.get_serializer_context()).data)
+
+
+class StatsApi(APIView):
+    """Counts, timings, satisfaction and hours in the dispatcher's subtree."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        if not is_dispatcher(request.user):
+            raise Forbidden(_("Only dispatchers may see statistics."))
+        orders = orders_visible_to(request.user)
+        unit = dispatcher_unit(request.user)
+        by_state = dict(orders.order_by().values_list("state").annotate(n=Count("id")))
+        accepted = orders.filter(accepted_at__isnull=False, dispatched_at__isnull=False).annotate(
+            wait=ExpressionWrapper(F("accepted_at") - F("created_at"), output_field=DurationField())
+        )
+        avg_wait = accepted.aggregate(v=Avg("wait"))["v"]
+        rated = orders.filter(rating__isnull=False).aggregate(avg=Avg("rating"), n=Count("id"))
+        records = ServiceRecord.objects.filter(order__in=orders.values("id"))
+        return Response(
+            {
+                "unit": unit.pk if unit else None,
+                "orders": orders.count(),
+                "by_state": {s: by_state.get(s, 0) for s in OrderState.values},
+                "by_category": list(
+                    orders.order_by().values("category", name=F("category__name")).annotate(n=Count("id")).order_by("-n")
+                ),
+                "by_unit": list(
+                    orders.order_by().values("station", name=F("station__name")).annotate(n=Count("id")).order_by("-n")[:50]
+                ),
+                "by_day": [
+                    {"day": row["day"], "n": row["n"]}
+                    for row in orders.order_by().annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id")).order_by("day")
+                ],
+                "avg_minutes_to_accept": round(avg_wait.total_seconds() / 60, 1) if avg_wait else None,
+                "satisfaction": {"avg_rating": round(rated["avg"], 2) if rated["avg"] else None, "ratings": rated["n"]},
+                "hours": float(records.aggregate(h=Sum("hours"))["h"] or 0),
+            }
+        )

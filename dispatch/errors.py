@@ -1,0 +1,48 @@
+"""Domain errors raised by services; `config.api.exception_handler` maps them to JSON."""
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, detail: str, *, code: str | None = None, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = str(detail)
+        if code:
+            self.code = code
+        self.fields = fields or {}
+
+
+class InvalidInput(DomainError):
+    """400: the request names something impossible; `fields` says which."""
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+
+class InvalidTransition(DomainError):
+    """409: the order's or offer's state forbids this action."""
+
+    status = 409
+    code = "invalid_transition"
+
+
+class Conflict(DomainError):
+    """409: a race was lost, or a resource is in use."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    code = "payload_too_large"

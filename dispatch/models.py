@@ -1,0 +1,313 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from .choices import DispatchMode, Level, OfferState, OrderState, Priority
+
+
+class Unit(models.Model):
+    """A node of the practice network: center 中心 → institute 所 → station 站."""
+
+    name = models.CharField(_("name"), max_length=100)
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices)
+    parent = models.ForeignKey(
+        "self", verbose_name=_("parent unit"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="children",
+    )
+    # Materialized path ("1/4/17/") so that "this unit's subtree" is one indexed prefix match.
+    path = models.CharField(_("path"), max_length=255, editable=False, db_index=True)
+    lat = models.FloatField(_("latitude"))
+    lng = models.FloatField(_("longitude"))
+    jurisdiction_km = models.FloatField(_("jurisdiction radius (km)"), default=5.0)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("unit")
+        verbose_name_plural = _("units")
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # The path is derived from the parent's, so it needs the row's own id first.
+        super().save(*args, **kwargs)
+        path = f"{self.parent.path if self.parent else ''}{self.pk}/"
+        if path != self.path:
+            self.path = path
+            type(self).objects.filter(pk=self.pk).update(path=path)
+
+
+class StaffProfile(models.Model):
+    """Ties a dispatcher or media editor to the unit whose subtree they work in."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile",
+        verbose_name=_("user"),
+    )
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="staff", verbose_name=_("unit"))
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+
+    class Meta:
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff members")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.unit}"
+
+
+def new_checkin_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    state = FSMField(_("state"), default=OrderState.SUBMITTED, choices=OrderState.choices, protected=True)
+    level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices, default=Level.STATION)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    category = models.ForeignKey(
+        "requests_app.Category", on_delete=models.PROTECT, related_name="orders", verbose_name=_("category")
+    )
+    item = models.ForeignKey(
+        "requests_app.ServiceItem", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="orders", verbose_name=_("service item"),
+    )
+    description = models.TextField(_("description"), max_length=2000)
+    station = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="orders", verbose_name=_("station"))
+    lat = models.FloatField(_("latitude"))
+    lng = models.FloatField(_("longitude"))
+    address = models.CharField(_("address"), max_length=200)
+    window_start = models.DateTimeField(_("window start"))
+    window_end = models.DateTimeField(_("window end"))
+    contact_name = models.CharField(_("contact name"), max_length=50)
+    contact_phone = models.CharField(_("contact phone"), max_length=20)
+    citizen = models.ForeignKey(
+        "requests_app.Citizen", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="orders", verbose_name=_("citizen"),
+    )
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="placed_orders",
+        verbose_name=_("placed by"),
+    )
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True)
+    # A hash of the placing request, so that a reused key with another request is caught.
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    team = models.ForeignKey(
+        "volunteers.Team", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="orders", verbose_name=_("accepting team"),
+    )
+    mode = models.CharField(_("dispatch mode"), max_length=10, choices=DispatchMode.choices, blank=True)
+    # Teams still to be offered the order, in rank order, when dispatched in cascade mode.
+    cascade_queue = models.JSONField(_("cascade queue"), default=list, blank=True)
+    checkin_code = models.CharField(_("check-in code"), max_length=6, default=new_checkin_code)
+    reject_reason = models.TextField(_("rejection reason"), blank=True)
+    summary = models.TextField(_("service summary"), blank=True)
+    rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    publicity_consent = models.BooleanField(_("publicity consent"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["placed_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="order_idempotency_key_unique",
+            ),
+            models.CheckConstraint(condition=Q(window_end__gt=models.F("window_start")), name="order_window_ordered"),
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5), name="order_rating_1_to_5"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "level"]), models.Index(fields=["team", "state"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.category} ({self.get_state_display()})"
+
+    # --- conditions: pure predicates on this row ---------------------------
+    def has_pending_cascade(self) -> bool:
+        return bool(self.cascade_queue)
+
+    def is_past_rating_period(self) -> bool:
+        return bool(self.completed_at and timezone.now() - self.completed_at >= settings.AUTO_CLOSE_AFTER)
+
+    # --- transitions: each changes only this row ---------------------------
+    @transition(field=state, source=OrderState.SUBMITTED, target=OrderState.DISPATCHING)
+    def dispatch(self, *, mode: str, cascade_queue: list[int]) -> None:
+        self.mode = mode
+        self.cascade_queue = cascade_queue
+        self.dispatched_at = timezone.now()
+
+    @transition(field=state, source=OrderState.DISPATCHING, target=OrderState.ACCEPTED)
+    def accept(self, *, team_id: int) -> None:
+        self.team_id = team_id
+        self.cascade_queue = []
+        self.accepted_at = timezone.now()
+
+    @transition(field=state, source=OrderState.DISPATCHING, target=OrderState.SUBMITTED)
+    def requeue(self) -> None:
+        # Every offer was declined or expired: widen the search one tier up.
+        self.level = min(self.level + 1, Level.CENTER)
+        self.cascade_queue = []
+
+    @transition(field=state, source=OrderState.DISPATCHING, target=OrderState.SUBMITTED)
+    def recall(self) -> None:
+        self.cascade_queue = []
+
+    @transition(field=state, source=OrderState.SUBMITTED, target=OrderState.REJECTED)
+    def reject(self, *, reason: str) -> None:
+        self.reject_reason = reason
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=[OrderState.SUBMITTED, OrderState.DISPATCHING, OrderState.ACCEPTED],
+        target=OrderState.CANCELLED,
+    )
+    def cancel(self) -> None:
+        self.cascade_queue = []
+        self.closed_at = timezone.now()
+
+    @transition(field=state, source=OrderState.ACCEPTED, target=OrderState.SUBMITTED)
+    def abandon(self) -> None:
+        self.team = None
+        self.accepted_at = None
+
+    @transition(field=state, source=OrderState.ACCEPTED, target=OrderState.IN_SERVICE)
+    def start(self) -> None:
+        self.started_at = timezone.now()
+
+    @transition(field=state, source=OrderState.IN_SERVICE, target=OrderState.COMPLETED)
+    def complete(self, *, summary: str) -> None:
+        self.summary = summary
+        self.completed_at = timezone.now()
+
+    @transition(field=state, source=OrderState.COMPLETED, target=OrderState.CLOSED)
+    def evaluate(self, *, rating: int, comment: str, publicity_consent: bool) -> None:
+        self.rating = rating
+        self.comment = comment
+        self.publicity_consent = publicity_consent
+        self.closed_at = timezone.now()
+
+    @transition(field=state, source=OrderState.COMPLETED, target=OrderState.CLOSED, conditions=[is_past_rating_period])
+    def auto_close(self) -> None:
+        self.closed_at = timezone.now()
+
+
+class Offer(ConcurrentTransitionMixin, models.Model):
+    """An order offered to one team."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="offers", verbose_name=_("order"))
+    team = models.ForeignKey(
+        "volunteers.Team", on_delete=models.PROTECT, related_name="offers", verbose_name=_("team")
+    )
+    state = FSMField(_("state"), default=OfferState.PENDING, choices=OfferState.choices, protected=True)
+    mode = models.CharField(_("mode"), max_length=10, choices=DispatchMode.choices)
+    rank = models.PositiveSmallIntegerField(_("rank"), default=1)
+    distance_km = models.FloatField(_("distance (km)"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    responded_at = models.DateTimeField(_("responded at"), null=True, blank=True)
+    responded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("responded by"),
+    )
+
+    class Meta:
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A team holds at most one live offer for an order.
+            models.UniqueConstraint(
+                fields=["order", "team"], condition=Q(state="pending"), name="offer_one_pending_per_team"
+            ),
+        ]
+        indexes = [models.Index(fields=["team", "state"]), models.Index(fields=["state", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"offer #{self.pk}: order #{self.order_id} → {self.team}"
+
+    def is_past_expiry(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+    @transition(field=state, source=OfferState.PENDING, target=OfferState.ACCEPTED)
+    def accept(self, *, responder) -> None:
+        self._respond(responder)
+
+    @transition(field=state, source=OfferState.PENDING, target=OfferState.DECLINED)
+    def decline(self, *, responder) -> None:
+        self._respond(responder)
+
+    @transition(field=state, source=OfferState.PENDING, target=OfferState.EXPIRED, conditions=[is_past_expiry])
+    def expire(self) -> None:
+        self.responded_at = timezone.now()
+
+    @transition(field=state, source=OfferState.PENDING, target=OfferState.WITHDRAWN)
+    def withdraw(self) -> None:
+        self.responded_at = timezone.now()
+
+    def _respond(self, responder) -> None:
+        self.responded_at = timezone.now()
+        self.responded_by = responder
+
+
+class Transition(models.Model):
+    """Append-only audit log of every order and offer transition."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transitions", verbose_name=_("order"))
+    offer = models.ForeignKey(
+        Offer, on_delete=models.CASCADE, null=True, blank=True, related_name="transitions", verbose_name=_("offer")
+    )
+    action = models.CharField(_("action"), max_length=20)
+    from_state = models.CharField(_("from"), max_length=20)
+    to_state = models.CharField(_("to"), max_length=20)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", verbose_name=_("by"),
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    note = models.TextField(_("note"), blank=True)
+    # Notes that only staff may read (a rejection's reason).
+    internal = models.BooleanField(_("internal"), default=False)
+
+    class Meta:
+        verbose_name = _("transition")
+        verbose_name_plural = _("transition log")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.order_id} {self.from_state} → {self.to_state} ({self.action})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("The transition log is append-only.")
+        super().save(*args, **kwargs)
+
+
+def order_photo_path(instance: "OrderPhoto", filename: str) -> str:
+    return f"orders/{instance.order_id}/{secrets.token_hex(8)}-{filename[-60:]}"
+
+
+class OrderPhoto(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="photos", verbose_name=_("order"))
+    image = models.FileField(_("photo"), upload_to=order_photo_path)
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("service photo")
+        verbose_name_plural = _("service photos")

@@ -1,0 +1,213 @@
+"""Shapes of the API (DESIGN §5). Input serializers check form only; rules live in services."""
+
+import json
+from decimal import Decimal
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext_lazy as _
+from geopy.distance import great_circle
+from rest_framework import serializers
+
+from .choices import DispatchMode
+from .models import Offer, Order, Transition
+from .selectors import is_dispatcher, placed_by, team_ids_of
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking, decided once per request: it sets what of an order they may read."""
+
+    user: AbstractBaseUser
+    staff: bool
+    team_ids: frozenset[int]
+
+    @classmethod
+    def of(cls, user: AbstractBaseUser) -> "Viewer":
+        return cls(user=user, staff=user.is_superuser or is_dispatcher(user), team_ids=frozenset(team_ids_of(user)))
+
+    def owns(self, order: Order) -> bool:
+        return placed_by(order, self.user)
+
+    def sees_contact(self, order: Order) -> bool:
+        # Privacy staging: a team learns who and where exactly only once it has accepted.
+        return self.staff or self.owns(order) or (order.team_id is not None and order.team_id in self.team_ids)
+
+
+def viewer_of(context: dict[str, Any]) -> Viewer:
+    viewer = context.get("viewer")
+    if viewer is None:
+        viewer = context["viewer"] = Viewer.of(context["request"].user)
+    return viewer
+
+
+class OfferSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Offer
+        fields = ["id", "order", "team", "state", "mode", "rank", "distance_km", "expires_at", "created_at", "responded_at"]
+
+
+class OfferWithOrderSerializer(OfferSerializer):
+    """A team's offer with what the team may know of the order before accepting it."""
+
+    order_detail = serializers.SerializerMethodField()
+
+    class Meta(OfferSerializer.Meta):
+        fields = [*OfferSerializer.Meta.fields, "order_detail"]
+
+    def get_order_detail(self, offer: Offer) -> dict[str, Any]:
+        return OrderSerializer(offer.order, context=self.context).data
+
+
+class HistorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Transition
+        fields = ["action", "offer", "by", "at", "note"]
+
+    def to_representation(self, instance: Transition) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["from"] = instance.from_state
+        data["to"] = instance.to_state
+        return data
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    category_name = serializers.CharField(source="category.name", read_only=True)
+    station_name = serializers.CharField(source="station.name", read_only=True)
+    offers = serializers.SerializerMethodField()
+    history = serializers.SerializerMethodField()
+    distance_km = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id", "state", "level", "priority", "category", "category_name", "item", "description",
+            "lat", "lng", "address", "station", "station_name", "window_start", "window_end",
+            "contact_name", "contact_phone", "team", "mode", "distance_km", "checkin_code",
+            "reject_reason", "summary", "rating", "comment", "publicity_consent", "offers", "history",
+            "created_at", "dispatched_at", "accepted_at", "started_at", "completed_at", "closed_at",
+        ]
+
+    def get_offers(self, order: Order) -> list[dict[str, Any]]:
+        viewer = viewer_of(self.context)
+        offers = order.offers.all()
+        if not (viewer.staff or viewer.owns(order)):
+            offers = [o for o in offers if o.team_id in viewer.team_ids]
+        return OfferSerializer(offers, many=True).data
+
+    def get_history(self, order: Order) -> list[dict[str, Any]]:
+        viewer = viewer_of(self.context)
+        rows = []
+        for t in order.transitions.all():
+            if not (viewer.staff or viewer.owns(order)):
+                if t.internal or (t.offer_id and t.offer.team_id not in viewer.team_ids):
+                    continue
+            rows.append(t)
+        return HistorySerializer(rows, many=True).data
+
+    def get_distance_km(self, order: Order) -> float | None:
+        """For a team member: how far the order is from the team's home base."""
+        viewer = viewer_of(self.context)
+        team = next((o.team for o in order.offers.all() if o.team_id in viewer.team_ids), None)
+        if team is None:
+            return None
+        return round(great_circle((order.lat, order.lng), (team.home_lat, team.home_lng)).km, 1)
+
+    def to_representation(self, order: Order) -> dict[str, Any]:
+        data = super().to_representation(order)
+        viewer = viewer_of(self.context)
+        if not viewer.sees_contact(order):
+            for name in ("contact_name", "contact_phone", "address", "lat", "lng", "description"):
+                data[name] = None
+        if not (viewer.staff or viewer.owns(order)):
+            # The citizen shows the code on site; a team must not be able to check in from afar.
+            data["checkin_code"] = None
+            data["reject_reason"] = None
+        return data
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    category = serializers.IntegerField(min_value=1)
+    item = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    description = serializers.CharField(max_length=2000)
+    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lng = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+    station = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    address = serializers.CharField(max_length=200)
+    window_start = serializers.DateTimeField()
+    window_end = serializers.DateTimeField()
+    contact_name = serializers.CharField(max_length=50)
+    contact_phone = serializers.RegexField(
+        r"^\+?[0-9][0-9 -]{4,18}[0-9]$", max_length=20,
+        error_messages={"invalid": _("Enter a phone number of digits, 6 to 20 long.")},
+    )
+    priority = serializers.ChoiceField(choices=["normal", "urgent"], required=False, default="normal")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (attrs.get("lat") is None) != (attrs.get("lng") is None):
+            missing = "lng" if attrs.get("lng") is None else "lat"
+            raise serializers.ValidationError({missing: [_("Give both lat and lng.")]})
+        return attrs
+
+
+class DispatchSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=DispatchMode.choices)
+    teams = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=50)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class StartSerializer(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lng = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+    qr = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class HoursLineSerializer(serializers.Serializer):
+    volunteer = serializers.IntegerField(min_value=1)
+    hours = serializers.DecimalField(max_digits=4, decimal_places=1, min_value=Decimal("0.5"))
+
+
+class HoursField(serializers.ListField):
+    """A JSON list; in a multipart upload (with photos) it arrives as a JSON string."""
+
+    child = HoursLineSerializer()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise serializers.ValidationError(_("Give the hours as a JSON list.")) from None
+        return super().to_internal_value(data)
+
+
+class CompleteSerializer(serializers.Serializer):
+    summary = serializers.CharField(max_length=2000)
+    hours = HoursField(min_length=1, max_length=100)
+    photos = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+
+
+class EvaluateSerializer(serializers.Serializer):
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    publicity_consent = serializers.BooleanField(required=False, default=False)
+
+
+class CandidateSerializer(serializers.Serializer):
+    team = serializers.IntegerField()
+    name = serializers.CharField()
+    distance_km = serializers.FloatField()
+    score = serializers.FloatField()
+    reason = serializers.CharField()
+    parts = serializers.DictField(child=serializers.FloatField())
+
+
+class EventSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    type = serializers.CharField()
+    at = serializers.DateTimeField()

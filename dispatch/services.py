@@ -1,0 +1,361 @@
+"""Writes of the order's journey. Each service owns its transaction, logs every
+transition and publishes its events after commit."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import can_proceed
+from geopy.distance import geodesic
+
+from realtime import events
+from realtime import groups as g
+from volunteers.models import Team
+
+from .choices import DispatchMode, OfferState, OrderState
+from .errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from .models import Offer, Order, Transition
+from .selectors import is_dispatcher, orders_visible_to, pending_offers, placed_by, team_ids_of, team_load
+
+# The word each action gives its event ("order.<word>"), for actions whose
+# event name is not simply the action's past tense.
+ORDER_EVENTS = {
+    "dispatch": "order.dispatched",
+    "accept": "order.accepted",
+    "requeue": "order.escalated",
+    "recall": "order.recalled",
+    "reject": "order.rejected",
+    "cancel": "order.cancelled",
+    "abandon": "order.abandoned",
+    "start": "order.started",
+    "complete": "order.completed",
+    "evaluate": "order.evaluated",
+    "auto_close": "order.closed",
+}
+
+
+# --- shared pieces ------------------------------------------------------------
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    """What any screen allowed to see the order may be pushed: no contact details."""
+    return {
+        "id": order.pk,
+        "state": order.state,
+        "level": order.level,
+        "priority": order.priority,
+        "category": order.category_id,
+        "station": order.station_id,
+        "team": order.team_id,
+        "window_start": order.window_start,
+        "window_end": order.window_end,
+    }
+
+
+def order_groups(order: Order) -> list[str]:
+    names = [g.order(order.pk), *g.units_of_path(order.station.path), g.board()]
+    if order.team_id:
+        names.append(g.team(order.team_id))
+    return names
+
+
+def lock_order(order_id: int) -> Order:
+    """Lock the order row for the rest of the transaction; every writer of an order takes it first."""
+    try:
+        return Order.objects.select_for_update().select_related("station").get(pk=order_id)
+    except Order.DoesNotExist:
+        raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id}) from None
+
+
+def visible_order_id(*, order_id: int, user: AbstractBaseUser) -> int:
+    """404 unless the user may see the order: an order outside one's scope does not exist for them."""
+    if not orders_visible_to(user).filter(pk=order_id).exists():
+        raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id})
+    return order_id
+
+
+def ensure_can(order: Order, action: str) -> None:
+    """409 unless the order's state allows the action; checked before any input that depends on it."""
+    if not can_proceed(getattr(order, action)):
+        raise _refuse(order, action)
+
+
+def _refuse(order: Order, action: str) -> InvalidTransition:
+    return InvalidTransition(
+        _("Order %(id)s is %(state)s; it cannot be %(action)s.")
+        % {"id": order.pk, "state": order.get_state_display(), "action": _action_past(action)}
+    )
+
+
+def _action_past(action: str) -> str:
+    return {
+        "dispatch": _("dispatched"), "accept": _("accepted"), "requeue": _("requeued"),
+        "recall": _("recalled"), "reject": _("rejected"), "cancel": _("cancelled"),
+        "abandon": _("abandoned"), "start": _("started"), "complete": _("completed"),
+        "evaluate": _("evaluated"), "auto_close": _("closed"),
+    }.get(action, action)
+
+
+def order_transition(
+    order: Order, action: str, *, by: AbstractBaseUser | None, note: str = "", internal: bool = False,
+    event_payload: dict[str, Any] | None = None, **kwargs: Any,
+) -> Order:
+    """Run one order transition on a locked row: guard, save, log, publish."""
+    ensure_can(order, action)
+    before = order.state
+    getattr(order, action)(**kwargs)
+    order.save()
+    Transition.objects.create(
+        order=order, action=action, from_state=before, to_state=order.state, by=by, note=note, internal=internal
+    )
+    events.publish(
+        order_groups(order), ORDER_EVENTS[action],
+        {"order": order_summary(order), "by": getattr(by, "pk", None), **(event_payload or {})},
+        order_id=order.pk,
+    )
+    return order
+
+
+def offer_transition(offer: Offer, action: str, *, by: AbstractBaseUser | None, note: str = "", **kwargs: Any) -> Offer:
+    method = getattr(offer, action)
+    if not can_proceed(method):
+        raise InvalidTransition(
+            _("Offer %(id)s is %(state)s; it cannot be %(action)s.")
+            % {"id": offer.pk, "state": offer.get_state_display(), "action": action}
+        )
+    before = offer.state
+    method(**kwargs)
+    offer.save()
+    Transition.objects.create(
+        order_id=offer.order_id, offer=offer, action=f"offer_{action}", from_state=before,
+        to_state=offer.state, by=by, note=note,
+    )
+    past = {"accept": "accepted", "decline": "declined", "expire": "expired", "withdraw": "withdrawn"}[action]
+    events.publish(
+        [g.team(offer.team_id), *g.units_of_path(offer.order.station.path)],
+        f"offer.{past}",
+        {"offer": offer_summary(offer), "order": order_summary(offer.order)},
+        order_id=offer.order_id,
+    )
+    return offer
+
+
+def offer_summary(offer: Offer) -> dict[str, Any]:
+    return {
+        "id": offer.pk, "order": offer.order_id, "team": offer.team_id, "state": offer.state,
+        "mode": offer.mode, "expires_at": offer.expires_at, "distance_km": offer.distance_km,
+    }
+
+
+def _require_dispatcher(user: AbstractBaseUser) -> None:
+    if not is_dispatcher(user):
+        raise Forbidden(_("Only dispatchers may do this."))
+
+
+def _require_member(user: AbstractBaseUser, team_id: int | None) -> None:
+    if team_id is None or team_id not in team_ids_of(user):
+        raise Forbidden(_("Only the accepting team may do this."))
+
+
+def _withdraw_pending(order: Order, *, by: AbstractBaseUser | None, note: str = "") -> None:
+    for offer in pending_offers(order).select_for_update():
+        offer.order = order
+        offer_transition(offer, "withdraw", by=by, note=note)
+
+
+def _offer_create(order: Order, team: Team, *, mode: str, rank: int) -> Offer:
+    offer = Offer.objects.create(
+        order=order, team=team, mode=mode, rank=rank,
+        distance_km=round(geodesic((order.lat, order.lng), (team.home_lat, team.home_lng)).km, 3),
+        expires_at=timezone.now() + settings.OFFER_EXPIRY,
+    )
+    Transition.objects.create(order=order, offer=offer, action="offer_create", from_state="", to_state=offer.state)
+    events.publish(
+        [g.team(team.pk), *g.units_of_path(order.station.path)], "offer.created",
+        {"offer": offer_summary(offer), "order": order_summary(order)},
+        order_id=order.pk,
+    )
+    return offer
+
+
+def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
+    """After an offer closed without acceptance: next team of a cascade, or back to the queue one level up."""
+    if order.state != OrderState.DISPATCHING or pending_offers(order).exists():
+        return
+    queue = list(order.cascade_queue)
+    while queue:
+        team = Team.objects.filter(pk=queue.pop(0), active=True).first()
+        if team is None:
+            continue
+        order.cascade_queue = queue
+        order.save(update_fields=["cascade_queue", "updated_at"])
+        rank = order.offers.count() + 1
+        _offer_create(order, team, mode=DispatchMode.CASCADE, rank=rank)
+        return
+    order_transition(order, "requeue", by=by, note=_("Every offer was declined or expired."))
+
+
+# --- services -----------------------------------------------------------------
+
+
+def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any]) -> list[Team]:
+    if mode not in DispatchMode.values:
+        raise InvalidInput(
+            _("Unknown dispatch mode."), fields={"mode": [_("Choose directed, broadcast or cascade.")]}
+        )
+    try:
+        ids = [int(t) for t in team_ids]
+    except (TypeError, ValueError):
+        raise InvalidInput(_("Teams must be team ids."), fields={"teams": [_("A list of team ids.")]}) from None
+    if not ids:
+        raise InvalidInput(_("Choose at least one team."), fields={"teams": [_("Choose at least one team.")]})
+    if len(set(ids)) != len(ids):
+        raise InvalidInput(_("A team is listed twice."), fields={"teams": [_("Each team once.")]})
+    if mode == DispatchMode.DIRECTED and len(ids) != 1:
+        raise InvalidInput(
+            _("A directed dispatch goes to exactly one team."), fields={"teams": [_("Choose exactly one team.")]}
+        )
+    teams = {t.pk: t for t in Team.objects.filter(pk__in=ids, active=True, categories=order.category_id)}
+    missing = [i for i in ids if i not in teams]
+    if missing:
+        raise InvalidInput(
+            _("Some teams are unknown, inactive or do not serve this category."),
+            fields={"teams": [_("Not eligible: %(ids)s") % {"ids": ", ".join(map(str, missing))}]},
+        )
+    return [teams[i] for i in ids]
+
+
+def order_dispatch(*, order_id: int, user: AbstractBaseUser, mode: str, team_ids: Iterable[Any], note: str = "") -> Order:
+    """Offer the order to teams: one (directed), several at once (broadcast) or one after another (cascade)."""
+    _require_dispatcher(user)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        teams = _clean_team_ids(order, mode, team_ids)
+        ensure_can(order, "dispatch")
+        now_teams = teams[:1] if mode == DispatchMode.CASCADE else teams
+        queue = [t.pk for t in teams[1:]] if mode == DispatchMode.CASCADE else []
+        order_transition(order, "dispatch", by=user, note=note, mode=mode, cascade_queue=queue,
+                         event_payload={"teams": [t.pk for t in teams]})
+        for rank, team in enumerate(now_teams, start=1):
+            _offer_create(order, team, mode=mode, rank=rank)
+    return order
+
+
+def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
+    """The team takes the order. Exactly one accept wins; the others' offers are withdrawn."""
+    offer = Offer.objects.filter(pk=offer_id).only("id", "order_id", "team_id").first()
+    if offer is None or offer.team_id not in team_ids_of(user):
+        raise NotFound(_("Offer %(id)s does not exist.") % {"id": offer_id})
+    with transaction.atomic():
+        # Order first, then offer, then team: every writer locks in this order, so none deadlocks.
+        order = lock_order(offer.order_id)
+        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        offer.order = order
+        if offer.state != OfferState.PENDING:
+            if order.state in (OrderState.ACCEPTED, OrderState.IN_SERVICE, OrderState.COMPLETED, OrderState.CLOSED):
+                raise Conflict(
+                    _("Order %(id)s was already accepted by another team.") % {"id": order.pk},
+                    code="already_accepted",
+                )
+            raise InvalidTransition(
+                _("Offer %(id)s is %(state)s; it cannot be accepted.")
+                % {"id": offer.pk, "state": offer.get_state_display()}
+            )
+        if offer.is_past_expiry():
+            raise Conflict(_("Offer %(id)s has expired.") % {"id": offer.pk}, code="offer_expired")
+        ensure_can(order, "accept")
+        team = Team.objects.select_for_update().get(pk=offer.team_id)
+        if team_load(team.pk) >= team.capacity:
+            raise Conflict(
+                _("Team %(team)s is at capacity (%(cap)d orders).") % {"team": team.name, "cap": team.capacity},
+                code="team_at_capacity",
+            )
+        offer_transition(offer, "accept", by=user, responder=user)
+        _withdraw_pending(order, by=user, note=_("Another team accepted first."))
+        order_transition(order, "accept", by=user, team_id=team.pk, event_payload={"offer": offer.pk})
+    return order
+
+
+def offer_decline(*, offer_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+    offer = Offer.objects.filter(pk=offer_id).only("id", "order_id", "team_id").first()
+    if offer is None or offer.team_id not in team_ids_of(user):
+        raise NotFound(_("Offer %(id)s does not exist.") % {"id": offer_id})
+    with transaction.atomic():
+        order = lock_order(offer.order_id)
+        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        offer.order = order
+        offer_transition(offer, "decline", by=user, note=note, responder=user)
+        _move_on(order, by=user)
+    return order
+
+
+def offer_expire(*, offer_id: int) -> Order | None:
+    """Expire a pending offer whose time is up; safe to call twice (the second call does nothing)."""
+    offer = Offer.objects.filter(pk=offer_id).only("id", "order_id").first()
+    if offer is None:
+        return None
+    with transaction.atomic():
+        order = lock_order(offer.order_id)
+        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        offer.order = order
+        if not can_proceed(offer.expire):
+            return order
+        offer_transition(offer, "expire", by=None)
+        _move_on(order, by=None)
+    return order
+
+
+def order_recall(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+    """Take a dispatched order back before any team accepts it."""
+    _require_dispatcher(user)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        ensure_can(order, "recall")
+        _withdraw_pending(order, by=user, note=_("Recalled by the dispatcher."))
+        order_transition(order, "recall", by=user, note=note)
+    return order
+
+
+def order_reject(*, order_id: int, user: AbstractBaseUser, note: str) -> Order:
+    """Refuse an order. The reason stays with staff and the citizen; it is never shown publicly."""
+    _require_dispatcher(user)
+    if not note or not note.strip():
+        raise InvalidInput(_("Give a reason for the rejection."), fields={"note": [_("This field is required.")]})
+    with transaction.atomic():
+        order = lock_order(order_id)
+        order_transition(order, "reject", by=user, note=note.strip(), internal=True, reason=note.strip())
+    return order
+
+
+def order_cancel(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+    """The citizen (or a dispatcher) calls the order off before service starts."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if not (placed_by(order, user) or is_dispatcher(user)):
+            raise Forbidden(_("Only the citizen who placed the order or a dispatcher may cancel it."))
+        ensure_can(order, "cancel")
+        _withdraw_pending(order, by=user, note=_("The order was cancelled."))
+        order_transition(order, "cancel", by=user, note=note)
+    return order
+
+
+def order_abandon(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+    """The accepting team gives the order back; it returns to the dispatch queue."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        _require_member(user, order.team_id)
+        order_transition(order, "abandon", by=user, note=note)
+    return order
+
+
+def order_auto_close(*, order_id: int) -> Order:
+    """Close a completed order the citizen did not rate in time (a no-op if it is not due)."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.state == OrderState.COMPLETED and can_proceed(order.auto_close):
+            order_transition(order, "auto_close", by=None, note=_("Closed without a rating."))
+    return order

@@ -1,0 +1,176 @@
+"""Citizen-side writes: order intake (群众点单) and evaluation (评单)."""
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from geopy.distance import great_circle
+
+from dispatch.choices import Level, Priority
+from dispatch.errors import Conflict, Forbidden, InvalidInput
+from dispatch.matching import bounding_box
+from dispatch.models import Order, Transition, Unit
+from dispatch.selectors import is_dispatcher, placed_by
+from dispatch.services import lock_order, order_groups, order_summary, order_transition
+from realtime import events
+
+from .models import Category, Citizen, ServiceItem
+
+# Stations searched for the nearest one when an order gives only coordinates.
+NEAREST_STATION_KM = 30.0
+
+
+def nearest_station(lat: float, lng: float) -> Unit | None:
+    min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, NEAREST_STATION_KM)
+    stations = Unit.objects.filter(
+        level=Level.STATION, lat__range=(min_lat, max_lat), lng__range=(min_lng, max_lng)
+    )
+    return min(stations, key=lambda s: great_circle((lat, lng), (s.lat, s.lng)).km, default=None)
+
+
+def _fingerprint(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, cls=DjangoJSONEncoder, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_window(start: datetime, end: datetime, errors: dict[str, list[str]]) -> None:
+    now = timezone.now()
+    if start < now:
+        errors.setdefault("window_start", []).append(_("The time window must start in the future."))
+    elif start > now + settings.ORDER_MAX_LEAD:
+        errors.setdefault("window_start", []).append(
+            _("The time window may start at most %(days)d days ahead.") % {"days": settings.ORDER_MAX_LEAD.days}
+        )
+    if end <= start:
+        errors.setdefault("window_end", []).append(_("The time window must end after it starts."))
+    elif end - start > settings.ORDER_MAX_WINDOW:
+        errors.setdefault("window_end", []).append(
+            _("The time window may last at most %(hours)d hours.")
+            % {"hours": settings.ORDER_MAX_WINDOW.total_seconds() // 3600}
+        )
+
+
+def order_place(
+    *,
+    user: AbstractBaseUser,
+    category: Category,
+    description: str,
+    address: str,
+    window_start: datetime,
+    window_end: datetime,
+    contact_name: str,
+    contact_phone: str,
+    lat: float | None = None,
+    lng: float | None = None,
+    station: Unit | None = None,
+    item: ServiceItem | None = None,
+    priority: str = Priority.NORMAL,
+    idempotency_key: str | None = None,
+) -> tuple[Order, bool]:
+    """Place an order for the citizen, or on behalf of one (代点单) by station staff.
+
+    Returns (order, created). The same Idempotency-Key with the same request gives
+    back the first order; with a different request it is a conflict.
+    """
+    citizen = Citizen.objects.filter(user=user).first()
+    if citizen is None and not is_dispatcher(user):
+        raise Forbidden(_("Only citizens and station staff may place orders."))
+    request = {
+        "category": category.pk, "item": getattr(item, "pk", None), "description": description,
+        "address": address, "window_start": window_start, "window_end": window_end,
+        "contact_name": contact_name, "contact_phone": contact_phone, "lat": lat, "lng": lng,
+        "station": getattr(station, "pk", None), "priority": priority,
+    }
+    fingerprint = _fingerprint(request)
+    if idempotency_key:
+        existing = _replay(user, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+
+    errors: dict[str, list[str]] = {}
+    if not category.active:
+        errors["category"] = [_("This service is not offered at the moment.")]
+    if item is not None and (item.category_id != category.pk or not item.active):
+        errors["item"] = [_("This service item is not offered under the chosen category.")]
+    _check_window(window_start, window_end, errors)
+    if station is not None and station.level != Level.STATION:
+        errors["station"] = [_("Choose a station (站), not an institute or the center.")]
+    if station is None and (lat is None or lng is None):
+        errors["lat"] = [_("Give the place as lat and lng, or choose a station.")]
+    if errors:
+        raise InvalidInput(_("The order has errors; nothing was saved."), fields=errors)
+    if station is None:
+        station = nearest_station(lat, lng)
+        if station is None:
+            raise InvalidInput(
+                _("No practice station serves this place."),
+                fields={"lat": [_("No station within %(km)d km.") % {"km": NEAREST_STATION_KM}]},
+            )
+    if lat is None or lng is None:
+        lat, lng = station.lat, station.lng
+
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                category=category, item=item, description=description, station=station, lat=lat, lng=lng,
+                address=address, window_start=window_start, window_end=window_end, contact_name=contact_name,
+                contact_phone=contact_phone, priority=priority, citizen=citizen, placed_by=user,
+                idempotency_key=idempotency_key or None, idempotency_fingerprint=fingerprint,
+            )
+            on_behalf = citizen is None
+            Transition.objects.create(
+                order=order, action="place", from_state="", to_state=order.state, by=user,
+                note=_("Placed by station staff on the citizen's behalf.") if on_behalf else "",
+            )
+            order.station = station
+            events.publish(
+                order_groups(order), "order.placed",
+                {"order": order_summary(order), "by": user.pk, "on_behalf": on_behalf}, order_id=order.pk,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the insert.
+        if idempotency_key:
+            existing = _replay(user, idempotency_key, fingerprint)
+            if existing is not None:
+                return existing, False
+        raise
+    return order, True
+
+
+def _replay(user: AbstractBaseUser, key: str, fingerprint: str) -> Order | None:
+    order = Order.objects.filter(placed_by=user, idempotency_key=key).first()
+    if order is not None and order.idempotency_fingerprint != fingerprint:
+        raise Conflict(
+            _("This Idempotency-Key was already used for a different order."), code="idempotency_key_reused"
+        )
+    return order
+
+
+def order_evaluate(
+    *, order_id: int, user: AbstractBaseUser, rating: int, comment: str = "", publicity_consent: bool = False
+) -> Order:
+    """The citizen rates the service (评单); the order closes."""
+    errors: dict[str, list[str]] = {}
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        errors["rating"] = [_("Give 1 to 5 stars.")]
+    if len(comment) > 1000:
+        errors["comment"] = [_("At most 1000 characters.")]
+    if errors:
+        raise InvalidInput(_("The evaluation has errors; nothing was saved."), fields=errors)
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if not placed_by(order, user):
+            # Staff who placed an order on a citizen's behalf may record the rating the citizen gave.
+            raise Forbidden(_("Only the citizen who placed the order may rate it."))
+        order_transition(
+            order, "evaluate", by=user, rating=rating, comment=comment, publicity_consent=publicity_consent,
+            event_payload={"rating": rating},
+        )
+    return order

@@ -1,0 +1,134 @@
+"""Team-side writes: check-in (start) and completion with the hours ledger."""
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils.translation import gettext as _
+from geopy.distance import geodesic
+
+from dispatch.errors import Forbidden, InvalidInput, PayloadTooLarge
+from dispatch.models import Order, OrderPhoto
+from dispatch.selectors import team_ids_of
+from dispatch.services import ensure_can, lock_order, order_transition
+
+from .models import Membership, ServiceRecord
+
+HALF_HOUR = Decimal("0.5")
+
+
+def _require_accepting_team(user: AbstractBaseUser, order: Order) -> None:
+    if order.team_id is None or order.team_id not in team_ids_of(user):
+        raise Forbidden(_("Only the accepting team may do this."))
+
+
+def checkin_code_from(qr: str) -> str:
+    """The 6-digit code from a typed code or a scanned QR payload ("civic-dispatch:order:<id>:<code>")."""
+    return qr.strip().rsplit(":", 1)[-1]
+
+
+def order_qr_payload(order: Order) -> str:
+    return f"civic-dispatch:order:{order.pk}:{order.checkin_code}"
+
+
+def order_start(
+    *, order_id: int, user: AbstractBaseUser, lat: float | None = None, lng: float | None = None, qr: str | None = None
+) -> Order:
+    """Check in on site: by GPS within CHECKIN_RADIUS_M of the order, or by its code or QR."""
+    with transaction.atomic():
+        order = lock_order(order_id)
+        _require_accepting_team(user, order)
+        ensure_can(order, "start")
+        if qr:
+            payload = qr.strip()
+            if payload.startswith("civic-dispatch:order:") and payload.split(":")[2:3] != [str(order.pk)]:
+                raise InvalidInput(_("This QR code belongs to another order."), fields={"qr": [_("Wrong order.")]})
+            if checkin_code_from(payload) != order.checkin_code:
+                raise InvalidInput(_("The check-in code does not match."), fields={"qr": [_("Wrong code.")]})
+            how = _("Checked in with the order's code.")
+        elif lat is not None and lng is not None:
+            metres = geodesic((lat, lng), (order.lat, order.lng)).m
+            if metres > settings.CHECKIN_RADIUS_M:
+                raise InvalidInput(
+                    _("You are %(m)d m from the service address; check in within %(max)d m or scan the code.")
+                    % {"m": metres, "max": settings.CHECKIN_RADIUS_M},
+                    code="checkin_too_far",
+                    fields={"lat": [_("Too far from the service address.")], "lng": [_("Too far from the service address.")]},
+                )
+            how = _("Checked in by GPS, %(m)d m from the address.") % {"m": metres}
+        else:
+            raise InvalidInput(
+                _("Check in with your position (lat, lng) or the order's code (qr)."),
+                fields={"qr": [_("Give lat and lng, or qr.")]},
+            )
+        order_transition(order, "start", by=user, note=how)
+    return order
+
+
+def _clean_hours(order: Order, hours: list[dict[str, Any]]) -> list[tuple[int, Decimal]]:
+    if not isinstance(hours, list) or not hours:
+        raise InvalidInput(_("Report the hours of at least one volunteer."), fields={"hours": [_("Required.")]})
+    members = set(
+        Membership.objects.filter(team_id=order.team_id, active=True).values_list("volunteer_id", flat=True)
+    )
+    seen: set[int] = set()
+    rows: list[tuple[int, Decimal]] = []
+    problems: list[str] = []
+    for i, line in enumerate(hours):
+        try:
+            volunteer = int(line["volunteer"])
+            amount = Decimal(str(line["hours"]))
+        except (KeyError, TypeError, ValueError, InvalidOperation):
+            problems.append(_("Line %(n)d: give volunteer (id) and hours.") % {"n": i + 1})
+            continue
+        if volunteer not in members:
+            problems.append(_("Line %(n)d: volunteer %(v)s is not in the team.") % {"n": i + 1, "v": volunteer})
+        elif volunteer in seen:
+            problems.append(_("Line %(n)d: volunteer %(v)s is listed twice.") % {"n": i + 1, "v": volunteer})
+        if not amount.is_finite() or amount <= 0 or amount > Decimal(str(settings.MAX_HOURS_PER_ORDER)) or amount % HALF_HOUR:
+            problems.append(
+                _("Line %(n)d: hours go in 0.5 h steps, from 0.5 to %(max)s.")
+                % {"n": i + 1, "max": settings.MAX_HOURS_PER_ORDER}
+            )
+        seen.add(volunteer)
+        rows.append((volunteer, amount))
+    if problems:
+        raise InvalidInput(_("The hours have errors; nothing was saved."), fields={"hours": problems})
+    return rows
+
+
+def order_complete(
+    *, order_id: int, user: AbstractBaseUser, summary: str, hours: list[dict[str, Any]],
+    photos: list[UploadedFile] | None = None,
+) -> Order:
+    """Finish the service: summary, photos, and each volunteer's hours into their ledger."""
+    photos = photos or []
+    if len(photos) > settings.PHOTO_MAX_COUNT:
+        raise InvalidInput(_("Too many photos."), fields={"photos": [_("At most %(n)d.") % {"n": settings.PHOTO_MAX_COUNT}]})
+    for photo in photos:
+        if photo.size > settings.PHOTO_MAX_BYTES:
+            raise PayloadTooLarge(
+                _("Photo %(name)s is larger than %(mb).0f MB.") % {"name": photo.name, "mb": settings.PHOTO_MAX_BYTES / 2**20},
+                fields={"photos": [_("Too large.")]},
+            )
+    summary = (summary or "").strip()
+    if not summary:
+        raise InvalidInput(_("Describe the service."), fields={"summary": [_("This field is required.")]})
+    if len(summary) > 2000:
+        raise InvalidInput(_("The summary is too long."), fields={"summary": [_("At most 2000 characters.")]})
+    with transaction.atomic():
+        order = lock_order(order_id)
+        _require_accepting_team(user, order)
+        ensure_can(order, "complete")
+        rows = _clean_hours(order, hours)
+        order_transition(order, "complete", by=user, summary=summary,
+                         event_payload={"hours": float(sum(h for _, h in rows))})
+        ServiceRecord.objects.bulk_create(
+            ServiceRecord(volunteer_id=v, team_id=order.team_id, order=order, hours=h) for v, h in rows
+        )
+        for photo in photos:
+            OrderPhoto.objects.create(order=order, image=photo)
+    return order
