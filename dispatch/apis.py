@@ -23,7 +23,7 @@ from volunteers.models import ServiceRecord
 
 from . import services
 from .choices import OfferState, OrderState
-from .errors import Forbidden, InvalidInput
+from .errors import Forbidden, InvalidInput, NotFound
 from .filters import OrderFilter
 from .matching import team_candidates
 from .models import Offer, Order, Transition, Unit
@@ -110,8 +110,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(CandidateSerializer(team_candidates(order), many=True).data)
 
     @extend_schema(request=DispatchSerializer, responses=OrderSerializer)
-    @action(detail=True, methods=["post"])
-    def dispatch(self, request: Request, pk: str) -> Response:
+    # Named apart from APIView.dispatch, which every request goes through.
+    @action(detail=True, methods=["post"], url_path="dispatch", url_name="dispatch")
+    def dispatch_order(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
         data = _input(DispatchSerializer, request)
         services.order_dispatch(order_id=order_id, user=request.user, mode=data["mode"], team_ids=data["teams"], note=data["note"])
@@ -199,7 +200,10 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
 
     def _offer_id(self, pk: str) -> int:
-        return get_object_or_404(self.get_queryset().only("id"), pk=int(pk) if pk.isdigit() else 0).pk
+        offer_id = int(pk) if pk.isdigit() else 0
+        if not offers_visible_to(self.request.user).filter(pk=offer_id).exists():
+            raise NotFound(_("Offer %(id)s does not exist.") % {"id": pk})
+        return offer_id
 
     @extend_schema(request=None, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
