@@ -245,11 +245,18 @@ def order_dispatch(*, order_id: int, user: AbstractBaseUser, mode: str, team_ids
     return order
 
 
+def _offer_for_member(offer_id: int, user: AbstractBaseUser) -> Offer:
+    offer = Offer.objects.filter(pk=offer_id).only("id", "order_id", "team_id").first()
+    if offer is None:
+        raise NotFound(_("Offer %(id)s does not exist.") % {"id": offer_id})
+    if offer.team_id not in team_ids_of(user):
+        raise Forbidden(_("Only the team the order was offered to may answer the offer."))
+    return offer
+
+
 def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
     """The team takes the order. Exactly one accept wins; the others' offers are withdrawn."""
-    offer = Offer.objects.filter(pk=offer_id).only("id", "order_id", "team_id").first()
-    if offer is None or offer.team_id not in team_ids_of(user):
-        raise NotFound(_("Offer %(id)s does not exist.") % {"id": offer_id})
+    offer = _offer_for_member(offer_id, user)
     with transaction.atomic():
         # Order first, then offer, then team: every writer locks in this order, so none deadlocks.
         order = lock_order(offer.order_id)
@@ -281,9 +288,7 @@ def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
 
 
 def offer_decline(*, offer_id: int, user: AbstractBaseUser, note: str = "") -> Order:
-    offer = Offer.objects.filter(pk=offer_id).only("id", "order_id", "team_id").first()
-    if offer is None or offer.team_id not in team_ids_of(user):
-        raise NotFound(_("Offer %(id)s does not exist.") % {"id": offer_id})
+    offer = _offer_for_member(offer_id, user)
     with transaction.atomic():
         order = lock_order(offer.order_id)
         offer = Offer.objects.select_for_update().get(pk=offer_id)
@@ -347,6 +352,7 @@ def order_abandon(*, order_id: int, user: AbstractBaseUser, note: str = "") -> O
     """The accepting team gives the order back; it returns to the dispatch queue."""
     with transaction.atomic():
         order = lock_order(order_id)
+        ensure_can(order, "abandon")
         _require_member(user, order.team_id)
         order_transition(order, "abandon", by=user, note=note)
     return order

@@ -40,8 +40,8 @@ def order_start(
     """Check in on site: by GPS within CHECKIN_RADIUS_M of the order, or by its code or QR."""
     with transaction.atomic():
         order = lock_order(order_id)
-        _require_accepting_team(user, order)
         ensure_can(order, "start")
+        _require_accepting_team(user, order)
         if qr:
             payload = qr.strip()
             if payload.startswith("civic-dispatch:order:") and payload.split(":")[2:3] != [str(order.pk)]:
@@ -121,8 +121,8 @@ def order_complete(
         raise InvalidInput(_("The summary is too long."), fields={"summary": [_("At most 2000 characters.")]})
     with transaction.atomic():
         order = lock_order(order_id)
-        _require_accepting_team(user, order)
         ensure_can(order, "complete")
+        _require_accepting_team(user, order)
         rows = _clean_hours(order, hours)
         order_transition(order, "complete", by=user, summary=summary,
                          event_payload={"hours": float(sum(h for _, h in rows))})

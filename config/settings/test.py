@@ -1,5 +1,7 @@
 """Tests: the same settings as the run mode, with fast hashing and no throttling surprises."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK
 
@@ -12,3 +14,13 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"auth": "1000/min", "order_place": "1000/min"},
 }
+# Tests serve static files from the apps (finders), not from a collected folder.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: shared cache locks whole tables and ignores the
+    # busy timeout, so concurrent writers would fail instead of queueing.
+    # One file per test run, so that runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}  # noqa: F405
