@@ -1,0 +1,68 @@
+"""Fixtures for the real-browser tests: Debian's Chromium driven by Playwright.
+
+The browser is never downloaded: `.ci/install-browser` puts it at /usr/bin/chromium.
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
+
+# Playwright's sync API keeps an asyncio event loop in the test thread, so Django
+# takes the ORM calls the tests make between browser steps for calls from async
+# code and raises SynchronousOnlyOperation. Nothing here is really concurrent.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Generous: the first Swagger UI render parses a 1 MB bundle on a cold CPU.
+TIMEOUT_MS = 15_000
+
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing; run .ci/install-browser (apt-get install chromium chromium-driver)"
+    if os.environ.get("CI"):
+        # On CI a missing browser is a broken machine, not a reason to pass quietly.
+        pytest.fail(f"CI is set and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    _require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser, live_server: Any) -> Iterator[Callable[..., BrowserContext]]:
+    """Opens browser contexts on the live server (one per locale, say); closes them after the test."""
+    contexts: list[BrowserContext] = []
+
+    def open_context(**options: Any) -> BrowserContext:
+        context = browser.new_context(base_url=live_server.url, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield open_context
+    for context in contexts:
+        context.close()
