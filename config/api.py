@@ -18,7 +18,6 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from dispatch.errors import DomainError
 
-
 # Stable machine codes for DRF's own exceptions.
 DRF_CODES = {
     exceptions.ValidationError: "invalid",
@@ -75,9 +74,7 @@ class TokenApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request, username=data.validated_data["phone"], password=data.validated_data["password"]
-        )
+        user = authenticate(request, username=data.validated_data["phone"], password=data.validated_data["password"])
         if user is None:
             raise exceptions.AuthenticationFailed(_("Wrong phone number or password."))
         token, _created = Token.objects.get_or_create(user=user)

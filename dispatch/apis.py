@@ -2,7 +2,19 @@
 
 from typing import Any
 
-from django.db.models import Avg, Case, Count, DurationField, ExpressionWrapper, F, IntegerField, Prefetch, Sum, Value, When
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Prefetch,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -52,7 +64,9 @@ def _fk(model: type, pk: int | None, field: str) -> Any:
         return None
     obj = model.objects.filter(pk=pk).first()
     if obj is None:
-        raise InvalidInput(_("Unknown %(field)s.") % {"field": field}, fields={field: [_("No such %(field)s.") % {"field": field}]})
+        raise InvalidInput(
+            _("Unknown %(field)s.") % {"field": field}, fields={field: [_("No such %(field)s.") % {"field": field}]}
+        )
     return obj
 
 
@@ -92,7 +106,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = _input(OrderCreateSerializer, request)
         key = request.headers.get("Idempotency-Key") or None
         if key is not None and len(key) > 100:
-            raise InvalidInput(_("The Idempotency-Key is too long."), fields={"Idempotency-Key": [_("At most 100 characters.")]})
+            raise InvalidInput(
+                _("The Idempotency-Key is too long."), fields={"Idempotency-Key": [_("At most 100 characters.")]}
+            )
         category = _fk(Category, data.pop("category"), "category")
         item = _fk(ServiceItem, data.pop("item", None), "item")
         station = _fk(Unit, data.pop("station", None), "station")
@@ -115,7 +131,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def dispatch_order(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
         data = _input(DispatchSerializer, request)
-        services.order_dispatch(order_id=order_id, user=request.user, mode=data["mode"], team_ids=data["teams"], note=data["note"])
+        services.order_dispatch(
+            order_id=order_id, user=request.user, mode=data["mode"], team_ids=data["teams"], note=data["note"]
+        )
         return self._render(order_id)
 
     def _noted(self, request: Request, pk: str, service) -> Response:
@@ -148,7 +166,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def start(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
         data = _input(StartSerializer, request)
-        field_work.order_start(order_id=order_id, user=request.user, lat=data.get("lat"), lng=data.get("lng"), qr=data.get("qr"))
+        field_work.order_start(
+            order_id=order_id, user=request.user, lat=data.get("lat"), lng=data.get("lng"), qr=data.get("qr")
+        )
         return self._render(order_id)
 
     @extend_schema(request=CompleteSerializer, responses=OrderSerializer)
@@ -161,8 +181,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         s = CompleteSerializer(data=data)
         s.is_valid(raise_exception=True)
         field_work.order_complete(
-            order_id=order_id, user=request.user, summary=s.validated_data["summary"],
-            hours=[dict(line) for line in s.validated_data["hours"]], photos=s.validated_data["photos"],
+            order_id=order_id,
+            user=request.user,
+            summary=s.validated_data["summary"],
+            hours=[dict(line) for line in s.validated_data["hours"]],
+            photos=s.validated_data["photos"],
         )
         return self._render(order_id)
 
@@ -181,7 +204,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         try:
             after = int(request.query_params.get("after", 0))
         except ValueError:
-            raise InvalidInput(_("after must be a sequence number."), fields={"after": [_("A whole number.")]}) from None
+            raise InvalidInput(
+                _("after must be a sequence number."), fields={"after": [_("A whole number.")]}
+            ) from None
         rows = Event.objects.filter(order_id=order_id, pk__gt=after).order_by("pk")[:500]
         return Response([event_message(e) for e in rows])
 
@@ -194,8 +219,12 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         # Live offers first, then the newest.
         return (
             offers_visible_to(self.request.user)
-            .prefetch_related(Prefetch("order__offers", queryset=Offer.objects.select_related("team")), "order__transitions__offer")
-            .annotate(live=Case(When(state=OfferState.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField()))
+            .prefetch_related(
+                Prefetch("order__offers", queryset=Offer.objects.select_related("team")), "order__transitions__offer"
+            )
+            .annotate(
+                live=Case(When(state=OfferState.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
+            )
             .order_by("live", "-created_at", "-id")
         )
 
@@ -214,11 +243,15 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=NoteSerializer, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str) -> Response:
-        order = services.offer_decline(offer_id=self._offer_id(pk), user=request.user, note=_input(NoteSerializer, request)["note"])
+        order = services.offer_decline(
+            offer_id=self._offer_id(pk), user=request.user, note=_input(NoteSerializer, request)["note"]
+        )
         return self._render_order(order.pk)
 
     def _render_order(self, order_id: int) -> Response:
-        order = orders_visible_to(self.request.user).prefetch_related("offers__team", "transitions__offer").get(pk=order_id)
+        order = (
+            orders_visible_to(self.request.user).prefetch_related("offers__team", "transitions__offer").get(pk=order_id)
+        )
         return Response(OrderSerializer(order, context=self.get_serializer_context()).data)
 
 
@@ -244,14 +277,24 @@ class StatsApi(APIView):
                 "orders": orders.count(),
                 "by_state": {s: by_state.get(s, 0) for s in OrderState.values},
                 "by_category": list(
-                    orders.order_by().values("category", name=F("category__name")).annotate(n=Count("id")).order_by("-n")
+                    orders.order_by()
+                    .values("category", name=F("category__name"))
+                    .annotate(n=Count("id"))
+                    .order_by("-n")
                 ),
                 "by_unit": list(
-                    orders.order_by().values("station", name=F("station__name")).annotate(n=Count("id")).order_by("-n")[:50]
+                    orders.order_by()
+                    .values("station", name=F("station__name"))
+                    .annotate(n=Count("id"))
+                    .order_by("-n")[:50]
                 ),
                 "by_day": [
                     {"day": row["day"], "n": row["n"]}
-                    for row in orders.order_by().annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("id")).order_by("day")
+                    for row in orders.order_by()
+                    .annotate(day=TruncDate("created_at"))
+                    .values("day")
+                    .annotate(n=Count("id"))
+                    .order_by("day")
                 ],
                 "avg_minutes_to_accept": round(avg_wait.total_seconds() / 60, 1) if avg_wait else None,
                 "satisfaction": {"avg_rating": round(rated["avg"], 2) if rated["avg"] else None, "ratings": rated["n"]},

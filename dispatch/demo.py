@@ -37,12 +37,33 @@ def leader_phone(k: int) -> str:
 
 
 INSTITUTES = [
-    "柏溪", "南岸", "赵场", "高场", "观音", "樟海", "蕨溪", "商州", "安边", "泥溪",
-    "双龙", "横江", "凤仪", "合什", "柳嘉", "龙池", "喜捷", "宗场", "复龙", "白花",
+    "柏溪",
+    "南岸",
+    "赵场",
+    "高场",
+    "观音",
+    "樟海",
+    "蕨溪",
+    "商州",
+    "安边",
+    "泥溪",
+    "双龙",
+    "横江",
+    "凤仪",
+    "合什",
+    "柳嘉",
+    "龙池",
+    "喜捷",
+    "宗场",
+    "复龙",
+    "白花",
 ]
 VILLAGE_A = "金银石马龙凤青红白黄桂桃李梅竹松柏清新安和平兴隆永福长乐"
 VILLAGE_B = "山水河溪湾坝岭坪林田桥沟塘岩湖口"
-SURNAMES = "王李张刘陈杨黄赵周吴徐孙马胡朱郭何罗高林郑梁谢宋唐许邓韩冯曹彭曾萧田董潘袁蔡蒋余于杜叶程魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺顾毛郝龚邵万钱严洪赖武"
+SURNAMES = (
+    "王李张刘陈杨黄赵周吴徐孙马胡朱郭何罗高林郑梁谢宋唐许邓韩冯曹彭曾萧田董潘袁蔡蒋余于杜叶程"
+    "魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺顾毛郝龚邵万钱严洪赖武"
+)
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉鹏飞云海燕春梅志军晓东亮"
 
 CATALOGUE = [
@@ -95,7 +116,11 @@ def _batched(rows: Iterator, size: int) -> Iterator[list]:
 
 
 def seed(
-    *, seed: int = 2021, teams: int = DISTRICT_TEAMS, orders: int = 60, progress: Callable[[str, int], None] | None = None,
+    *,
+    seed: int = 2021,
+    teams: int = DISTRICT_TEAMS,
+    orders: int = 60,
+    progress: Callable[[str, int], None] | None = None,
 ) -> SeedReport:
     """Build the district. Callers check `is_seeded()` first: seeding twice is refused, not doubled."""
     rng = random.Random(seed)
@@ -108,24 +133,47 @@ def seed(
         if not User.objects.filter(username="admin").exists():
             User.objects.create(username="admin", password=password, is_staff=True, is_superuser=True)
 
-        center = Unit.objects.create(name="叙州区新时代文明实践中心", code="XZ", level=Level.CENTER,
-                                     lat=CENTER[0], lng=CENTER[1], jurisdiction_km=60, address="宜宾市叙州区")
+        center = Unit.objects.create(
+            name="叙州区新时代文明实践中心",
+            code="XZ",
+            level=Level.CENTER,
+            lat=CENTER[0],
+            lng=CENTER[1],
+            jurisdiction_km=60,
+            address="宜宾市叙州区",
+        )
         institutes, stations = [], []
         for i, town in enumerate(INSTITUTES, start=1):
             lat, lng = _jitter(rng, *CENTER, 30)
-            institutes.append(Unit.objects.create(
-                name=f"{town}镇新时代文明实践所", code=f"XZ{i:02d}", level=Level.INSTITUTE, parent=center,
-                lat=lat, lng=lng, jurisdiction_km=15, address=f"叙州区{town}镇",
-            ))
+            institutes.append(
+                Unit.objects.create(
+                    name=f"{town}镇新时代文明实践所",
+                    code=f"XZ{i:02d}",
+                    level=Level.INSTITUTE,
+                    parent=center,
+                    lat=lat,
+                    lng=lng,
+                    jurisdiction_km=15,
+                    address=f"叙州区{town}镇",
+                )
+            )
         for inst_no, inst in enumerate(institutes, start=1):
             for j in range(1, 21):
                 lat, lng = _jitter(rng, inst.lat, inst.lng, 6)
                 village = rng.choice(VILLAGE_A) + rng.choice(VILLAGE_B)
-                stations.append(Unit(
-                    name=f"{inst.name[:2]}{village}村新时代文明实践站", code=f"XZ{inst_no:02d}{j:02d}",
-                    level=Level.STATION, parent=inst, lat=lat, lng=lng, jurisdiction_km=5,
-                    path=f"{center.pk}/{inst.pk}/", address=f"叙州区{inst.name[:2]}镇{village}村",
-                ))
+                stations.append(
+                    Unit(
+                        name=f"{inst.name[:2]}{village}村新时代文明实践站",
+                        code=f"XZ{inst_no:02d}{j:02d}",
+                        level=Level.STATION,
+                        parent=inst,
+                        lat=lat,
+                        lng=lng,
+                        jurisdiction_km=5,
+                        path=f"{center.pk}/{inst.pk}/",
+                        address=f"叙州区{inst.name[:2]}镇{village}村",
+                    )
+                )
         stations = Unit.objects.bulk_create(stations)
         # bulk_create skips save(): finish each station's path from its new id.
         for s in stations:
@@ -135,9 +183,15 @@ def seed(
 
         categories = []
         for n, (code, name, name_en, icon, hours, items) in enumerate(CATALOGUE):
-            cat = Category.objects.create(code=code, name=name, name_en=name_en, icon=icon, sort_order=n,
-                                          default_duration_hours=Decimal(str(hours)),
-                                          description=f"{name}志愿服务")
+            cat = Category.objects.create(
+                code=code,
+                name=name,
+                name_en=name_en,
+                icon=icon,
+                sort_order=n,
+                default_duration_hours=Decimal(str(hours)),
+                description=f"{name}志愿服务",
+            )
             ServiceItem.objects.bulk_create(
                 ServiceItem(category=cat, name=item, default_duration_hours=Decimal(str(hours))) for item in items
             )
@@ -146,7 +200,10 @@ def seed(
         staff = [
             (DISPATCHER_PHONE, "中心调度员", center, Role.DISPATCHER),
             (MEDIA_PHONE, "融媒体编辑", center, Role.MEDIA_EDITOR),
-            *[(f"139{i:08d}", f"{inst.name[:2]}所调度员", inst, Role.DISPATCHER) for i, inst in enumerate(institutes, 1)],
+            *[
+                (f"139{i:08d}", f"{inst.name[:2]}所调度员", inst, Role.DISPATCHER)
+                for i, inst in enumerate(institutes, 1)
+            ],
         ]
         for phone, name, unit, role in staff:
             user = User.objects.create(username=phone, password=password, first_name=name)
@@ -167,8 +224,9 @@ def seed(
         volunteers = Volunteer.objects.count()
         order_count = _seed_orders(rng, orders, stations, categories, citizens, now, tick)
     _reset_sequences()
-    return SeedReport(units=1 + len(institutes) + len(stations), teams=team_count, volunteers=volunteers,
-                      orders=order_count)
+    return SeedReport(
+        units=1 + len(institutes) + len(stations), teams=team_count, volunteers=volunteers, orders=order_count
+    )
 
 
 def _seed_teams(rng, count, stations, categories, password, volunteer_group, tick) -> int:
@@ -188,14 +246,20 @@ def _seed_teams(rng, count, stations, categories, password, volunteer_group, tic
                 # Teams past the district's 405 spread over a province-sized area for benchmarks.
                 lat, lng = round(rng.uniform(26.0, 32.5), 6), round(rng.uniform(100.0, 108.5), 6)
             round_the_clock = rng.random() < 0.1
-            team_rows.append(Team(
-                id=k, name=f"{station.name.replace('新时代文明实践站', '')}志愿服务队{k}",
-                unit=station, home_lat=lat, home_lng=lng, radius_km=rng.choice((3, 5, 8, 10, 15)),
-                capacity=rng.choice((1, 2, 2, 3, 4)),
-                available_from="00:00" if round_the_clock else "08:00",
-                available_to="23:59" if round_the_clock else rng.choice(("18:00", "20:00", "21:00")),
-                available_weekdays="1234567" if round_the_clock or rng.random() < 0.7 else "123456",
-            ))
+            team_rows.append(
+                Team(
+                    id=k,
+                    name=f"{station.name.replace('新时代文明实践站', '')}志愿服务队{k}",
+                    unit=station,
+                    home_lat=lat,
+                    home_lng=lng,
+                    radius_km=rng.choice((3, 5, 8, 10, 15)),
+                    capacity=rng.choice((1, 2, 2, 3, 4)),
+                    available_from="00:00" if round_the_clock else "08:00",
+                    available_to="23:59" if round_the_clock else rng.choice(("18:00", "20:00", "21:00")),
+                    available_weekdays="1234567" if round_the_clock or rng.random() < 0.7 else "123456",
+                )
+            )
             if in_district:
                 leaders.append(User(username=leader_phone(k), password=password, first_name=_name(rng)))
         Team.objects.bulk_create(team_rows)
@@ -217,15 +281,23 @@ def _seed_teams(rng, count, stations, categories, password, volunteer_group, tic
                 leader = by_phone[leader_phone(t.id)]
                 t.leader = leader
                 vol_no += 1
-                members.append(Volunteer(user=leader, real_name=leader.first_name, phone=leader.username,
-                                         number=f"XZV{vol_no:07d}", skills="组织协调"))
+                members.append(
+                    Volunteer(
+                        user=leader,
+                        real_name=leader.first_name,
+                        phone=leader.username,
+                        number=f"XZV{vol_no:07d}",
+                        skills="组织协调",
+                    )
+                )
                 memberships.append((len(members) - 1, t.id, Membership.Role.LEADER))
                 for _ in range(rng.randint(4, 11)):
                     vol_no += 1
                     u = User(username=f"135{vol_no:08d}", password=password, first_name=_name(rng))
                     member_users.append(u)
-                    members.append(Volunteer(user=u, real_name=u.first_name, phone=u.username,
-                                             number=f"XZV{vol_no:07d}"))
+                    members.append(
+                        Volunteer(user=u, real_name=u.first_name, phone=u.username, number=f"XZV{vol_no:07d}")
+                    )
                     memberships.append((len(members) - 1, t.id, Membership.Role.MEMBER))
             Team.objects.bulk_update([t for t in team_rows if t.leader_id], ["leader"])
             User.objects.bulk_create(member_users, batch_size=5000)
@@ -253,18 +325,34 @@ def _seed_orders(rng, count, stations, categories, citizens, now, tick) -> int:
             lat, lng = _jitter(rng, station.lat, station.lng, 2)
             start = now + timedelta(hours=rng.randint(2, 24 * 6))
             cat = rng.choice(categories)
-            rows.append(Order(
-                category=cat, description=f"需要{cat.name}服务,请志愿者联系。", station=station, lat=lat, lng=lng,
-                address=f"{station.address}{rng.randint(1, 99)}组{rng.randint(1, 40)}号", window_start=start,
-                window_end=start + timedelta(hours=rng.choice((2, 3, 4))), contact_name=citizen.name,
-                contact_phone=citizen.phone, citizen=citizen, placed_by_id=citizen.user_id,
-                priority=Priority.URGENT if rng.random() < 0.1 else Priority.NORMAL,
-                created_at=now - timedelta(minutes=rng.randint(1, 600)),
-            ))
+            rows.append(
+                Order(
+                    category=cat,
+                    description=f"需要{cat.name}服务,请志愿者联系。",
+                    station=station,
+                    lat=lat,
+                    lng=lng,
+                    address=f"{station.address}{rng.randint(1, 99)}组{rng.randint(1, 40)}号",
+                    window_start=start,
+                    window_end=start + timedelta(hours=rng.choice((2, 3, 4))),
+                    contact_name=citizen.name,
+                    contact_phone=citizen.phone,
+                    citizen=citizen,
+                    placed_by_id=citizen.user_id,
+                    priority=Priority.URGENT if rng.random() < 0.1 else Priority.NORMAL,
+                    created_at=now - timedelta(minutes=rng.randint(1, 600)),
+                )
+            )
         rows = Order.objects.bulk_create(rows)
         Transition.objects.bulk_create(
-            Transition(order=o, action="place", from_state="", to_state=OrderState.SUBMITTED,
-                       by_id=o.placed_by_id, at=o.created_at)
+            Transition(
+                order=o,
+                action="place",
+                from_state="",
+                to_state=OrderState.SUBMITTED,
+                by_id=o.placed_by_id,
+                at=o.created_at,
+            )
             for o in rows
         )
         made += len(rows)

@@ -65,7 +65,11 @@ def rank(lat: float, lng: float, teams: list[TeamFacts]) -> list[Candidate]:
         reason = _("%(km).1f km · %(load)d/%(cap)d busy") % {"km": distance, "load": t.load, "cap": t.capacity}
         out.append(
             Candidate(
-                team=t.id, name=t.name, distance_km=round(distance, 3), score=score, reason=reason,
+                team=t.id,
+                name=t.name,
+                distance_km=round(distance, 3),
+                score=score,
+                reason=reason,
                 parts={"distance_km": round(distance, 3), "load": load_share},
             )
         )
@@ -85,7 +89,9 @@ def team_candidates(order: Order, *, limit: int | None = None) -> list[Candidate
         ).values_list("id", "name", "home_lat", "home_lng", "radius_km", "capacity")
     )
     loads = team_loads([r[0] for r in rows])
-    facts = [TeamFacts(id=r[0], name=r[1], lat=r[2], lng=r[3], radius_km=r[4], capacity=r[5], load=loads.get(r[0], 0))
-             for r in rows]
+    facts = [
+        TeamFacts(id=r[0], name=r[1], lat=r[2], lng=r[3], radius_km=r[4], capacity=r[5], load=loads.get(r[0], 0))
+        for r in rows
+    ]
     ranked = rank(order.lat, order.lng, facts)
     return ranked[:limit] if limit else ranked

@@ -17,8 +17,12 @@ class Unit(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True)
     level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent unit"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="children",
+        "self",
+        verbose_name=_("parent unit"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     # Materialized path ("1/4/17/") so that "this unit's subtree" is one indexed prefix match.
     path = models.CharField(_("path"), max_length=255, editable=False, db_index=True)
@@ -48,7 +52,9 @@ class StaffProfile(models.Model):
     """Ties a dispatcher or media editor to the unit whose subtree they work in."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_profile",
         verbose_name=_("user"),
     )
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="staff", verbose_name=_("unit"))
@@ -74,8 +80,12 @@ class Order(ConcurrentTransitionMixin, models.Model):
         "requests_app.Category", on_delete=models.PROTECT, related_name="orders", verbose_name=_("category")
     )
     item = models.ForeignKey(
-        "requests_app.ServiceItem", on_delete=models.PROTECT, null=True, blank=True,
-        related_name="orders", verbose_name=_("service item"),
+        "requests_app.ServiceItem",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("service item"),
     )
     description = models.TextField(_("description"), max_length=2000)
     station = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="orders", verbose_name=_("station"))
@@ -87,19 +97,29 @@ class Order(ConcurrentTransitionMixin, models.Model):
     contact_name = models.CharField(_("contact name"), max_length=50)
     contact_phone = models.CharField(_("contact phone"), max_length=20)
     citizen = models.ForeignKey(
-        "requests_app.Citizen", on_delete=models.PROTECT, null=True, blank=True,
-        related_name="orders", verbose_name=_("citizen"),
+        "requests_app.Citizen",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("citizen"),
     )
     placed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="placed_orders",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="placed_orders",
         verbose_name=_("placed by"),
     )
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True)
     # A hash of the placing request, so that a reused key with another request is caught.
     idempotency_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
     team = models.ForeignKey(
-        "volunteers.Team", on_delete=models.PROTECT, null=True, blank=True,
-        related_name="orders", verbose_name=_("accepting team"),
+        "volunteers.Team",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("accepting team"),
     )
     mode = models.CharField(_("dispatch mode"), max_length=10, choices=DispatchMode.choices, blank=True)
     # Teams still to be offered the order, in rank order, when dispatched in cascade mode.
@@ -212,9 +232,7 @@ class Offer(ConcurrentTransitionMixin, models.Model):
     """An order offered to one team."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="offers", verbose_name=_("order"))
-    team = models.ForeignKey(
-        "volunteers.Team", on_delete=models.PROTECT, related_name="offers", verbose_name=_("team")
-    )
+    team = models.ForeignKey("volunteers.Team", on_delete=models.PROTECT, related_name="offers", verbose_name=_("team"))
     state = FSMField(_("state"), default=OfferState.PENDING, choices=OfferState.choices, protected=True)
     mode = models.CharField(_("mode"), max_length=10, choices=DispatchMode.choices)
     rank = models.PositiveSmallIntegerField(_("rank"), default=1)
@@ -223,8 +241,12 @@ class Offer(ConcurrentTransitionMixin, models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     responded_at = models.DateTimeField(_("responded at"), null=True, blank=True)
     responded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", verbose_name=_("responded by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("responded by"),
     )
 
     class Meta:
@@ -277,8 +299,12 @@ class Transition(models.Model):
     from_state = models.CharField(_("from"), max_length=20)
     to_state = models.CharField(_("to"), max_length=20)
     by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", verbose_name=_("by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
     note = models.TextField(_("note"), blank=True)
@@ -311,3 +337,6 @@ class OrderPhoto(models.Model):
     class Meta:
         verbose_name = _("service photo")
         verbose_name_plural = _("service photos")
+
+    def __str__(self) -> str:
+        return self.image.name

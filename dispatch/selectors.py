@@ -99,11 +99,7 @@ def team_load(team_id: int) -> int:
 
 
 def team_loads(team_ids: list[int]) -> dict[int, int]:
-    rows = (
-        Order.objects.filter(team_id__in=team_ids, state__in=BUSY_STATES)
-        .values("team_id")
-        .annotate(n=Count("id"))
-    )
+    rows = Order.objects.filter(team_id__in=team_ids, state__in=BUSY_STATES).values("team_id").annotate(n=Count("id"))
     return {row["team_id"]: row["n"] for row in rows}
 
 

@@ -1,8 +1,8 @@
 """Shapes of the API (DESIGN §5). Input serializers check form only; rules live in services."""
 
 import json
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -45,7 +45,18 @@ def viewer_of(context: dict[str, Any]) -> Viewer:
 class OfferSerializer(serializers.ModelSerializer):
     class Meta:
         model = Offer
-        fields = ["id", "order", "team", "state", "mode", "rank", "distance_km", "expires_at", "created_at", "responded_at"]
+        fields = [
+            "id",
+            "order",
+            "team",
+            "state",
+            "mode",
+            "rank",
+            "distance_km",
+            "expires_at",
+            "created_at",
+            "responded_at",
+        ]
 
 
 class OfferWithOrderSerializer(OfferSerializer):
@@ -82,11 +93,40 @@ class OrderSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = [
-            "id", "state", "level", "priority", "category", "category_name", "item", "description",
-            "lat", "lng", "address", "station", "station_name", "window_start", "window_end",
-            "contact_name", "contact_phone", "team", "mode", "distance_km", "checkin_code",
-            "reject_reason", "summary", "rating", "comment", "publicity_consent", "offers", "history",
-            "created_at", "dispatched_at", "accepted_at", "started_at", "completed_at", "closed_at",
+            "id",
+            "state",
+            "level",
+            "priority",
+            "category",
+            "category_name",
+            "item",
+            "description",
+            "lat",
+            "lng",
+            "address",
+            "station",
+            "station_name",
+            "window_start",
+            "window_end",
+            "contact_name",
+            "contact_phone",
+            "team",
+            "mode",
+            "distance_km",
+            "checkin_code",
+            "reject_reason",
+            "summary",
+            "rating",
+            "comment",
+            "publicity_consent",
+            "offers",
+            "history",
+            "created_at",
+            "dispatched_at",
+            "accepted_at",
+            "started_at",
+            "completed_at",
+            "closed_at",
         ]
 
     def get_offers(self, order: Order) -> list[dict[str, Any]]:
@@ -100,9 +140,10 @@ class OrderSerializer(serializers.ModelSerializer):
         viewer = viewer_of(self.context)
         rows = []
         for t in order.transitions.all():
-            if not (viewer.staff or viewer.owns(order)):
-                if t.internal or (t.offer_id and t.offer.team_id not in viewer.team_ids):
-                    continue
+            # Teams do not read staff-only notes, nor what happened to other teams' offers.
+            hidden = t.internal or (t.offer_id and t.offer.team_id not in viewer.team_ids)
+            if hidden and not (viewer.staff or viewer.owns(order)):
+                continue
             rows.append(t)
         return HistorySerializer(rows, many=True).data
 
@@ -139,7 +180,8 @@ class OrderCreateSerializer(serializers.Serializer):
     window_end = serializers.DateTimeField()
     contact_name = serializers.CharField(max_length=50)
     contact_phone = serializers.RegexField(
-        r"^\+?[0-9][0-9 -]{4,18}[0-9]$", max_length=20,
+        r"^\+?[0-9][0-9 -]{4,18}[0-9]$",
+        max_length=20,
         error_messages={"invalid": _("Enter a phone number of digits, 6 to 20 long.")},
     )
     priority = serializers.ChoiceField(choices=["normal", "urgent"], required=False, default="normal")

@@ -93,16 +93,29 @@ def _refuse(order: Order, action: str) -> InvalidTransition:
 
 def _action_past(action: str) -> str:
     return {
-        "dispatch": _("dispatched"), "accept": _("accepted"), "requeue": _("requeued"),
-        "recall": _("recalled"), "reject": _("rejected"), "cancel": _("cancelled"),
-        "abandon": _("abandoned"), "start": _("started"), "complete": _("completed"),
-        "evaluate": _("evaluated"), "auto_close": _("closed"),
+        "dispatch": _("dispatched"),
+        "accept": _("accepted"),
+        "requeue": _("requeued"),
+        "recall": _("recalled"),
+        "reject": _("rejected"),
+        "cancel": _("cancelled"),
+        "abandon": _("abandoned"),
+        "start": _("started"),
+        "complete": _("completed"),
+        "evaluate": _("evaluated"),
+        "auto_close": _("closed"),
     }.get(action, action)
 
 
 def order_transition(
-    order: Order, action: str, *, by: AbstractBaseUser | None, note: str = "", internal: bool = False,
-    event_payload: dict[str, Any] | None = None, **kwargs: Any,
+    order: Order,
+    action: str,
+    *,
+    by: AbstractBaseUser | None,
+    note: str = "",
+    internal: bool = False,
+    event_payload: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> Order:
     """Run one order transition on a locked row: guard, save, log, publish."""
     ensure_can(order, action)
@@ -113,7 +126,8 @@ def order_transition(
         order=order, action=action, from_state=before, to_state=order.state, by=by, note=note, internal=internal
     )
     events.publish(
-        order_groups(order), ORDER_EVENTS[action],
+        order_groups(order),
+        ORDER_EVENTS[action],
         {"order": order_summary(order), "by": getattr(by, "pk", None), **(event_payload or {})},
         order_id=order.pk,
     )
@@ -131,8 +145,13 @@ def offer_transition(offer: Offer, action: str, *, by: AbstractBaseUser | None, 
     method(**kwargs)
     offer.save()
     Transition.objects.create(
-        order_id=offer.order_id, offer=offer, action=f"offer_{action}", from_state=before,
-        to_state=offer.state, by=by, note=note,
+        order_id=offer.order_id,
+        offer=offer,
+        action=f"offer_{action}",
+        from_state=before,
+        to_state=offer.state,
+        by=by,
+        note=note,
     )
     past = {"accept": "accepted", "decline": "declined", "expire": "expired", "withdraw": "withdrawn"}[action]
     events.publish(
@@ -146,8 +165,13 @@ def offer_transition(offer: Offer, action: str, *, by: AbstractBaseUser | None, 
 
 def offer_summary(offer: Offer) -> dict[str, Any]:
     return {
-        "id": offer.pk, "order": offer.order_id, "team": offer.team_id, "state": offer.state,
-        "mode": offer.mode, "expires_at": offer.expires_at, "distance_km": offer.distance_km,
+        "id": offer.pk,
+        "order": offer.order_id,
+        "team": offer.team_id,
+        "state": offer.state,
+        "mode": offer.mode,
+        "expires_at": offer.expires_at,
+        "distance_km": offer.distance_km,
     }
 
 
@@ -169,13 +193,17 @@ def _withdraw_pending(order: Order, *, by: AbstractBaseUser | None, note: str = 
 
 def _offer_create(order: Order, team: Team, *, mode: str, rank: int) -> Offer:
     offer = Offer.objects.create(
-        order=order, team=team, mode=mode, rank=rank,
+        order=order,
+        team=team,
+        mode=mode,
+        rank=rank,
         distance_km=round(geodesic((order.lat, order.lng), (team.home_lat, team.home_lng)).km, 3),
         expires_at=timezone.now() + settings.OFFER_EXPIRY,
     )
     Transition.objects.create(order=order, offer=offer, action="offer_create", from_state="", to_state=offer.state)
     events.publish(
-        [g.team(team.pk), *g.units_of_path(order.station.path)], "offer.created",
+        [g.team(team.pk), *g.units_of_path(order.station.path)],
+        "offer.created",
         {"offer": offer_summary(offer), "order": order_summary(order)},
         order_id=order.pk,
     )
@@ -204,9 +232,7 @@ def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
 
 def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any]) -> list[Team]:
     if mode not in DispatchMode.values:
-        raise InvalidInput(
-            _("Unknown dispatch mode."), fields={"mode": [_("Choose directed, broadcast or cascade.")]}
-        )
+        raise InvalidInput(_("Unknown dispatch mode."), fields={"mode": [_("Choose directed, broadcast or cascade.")]})
     try:
         ids = [int(t) for t in team_ids]
     except (TypeError, ValueError):
@@ -229,7 +255,9 @@ def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any]) -> list[Te
     return [teams[i] for i in ids]
 
 
-def order_dispatch(*, order_id: int, user: AbstractBaseUser, mode: str, team_ids: Iterable[Any], note: str = "") -> Order:
+def order_dispatch(
+    *, order_id: int, user: AbstractBaseUser, mode: str, team_ids: Iterable[Any], note: str = ""
+) -> Order:
     """Offer the order to teams: one (directed), several at once (broadcast) or one after another (cascade)."""
     _require_dispatcher(user)
     with transaction.atomic():
@@ -238,8 +266,15 @@ def order_dispatch(*, order_id: int, user: AbstractBaseUser, mode: str, team_ids
         ensure_can(order, "dispatch")
         now_teams = teams[:1] if mode == DispatchMode.CASCADE else teams
         queue = [t.pk for t in teams[1:]] if mode == DispatchMode.CASCADE else []
-        order_transition(order, "dispatch", by=user, note=note, mode=mode, cascade_queue=queue,
-                         event_payload={"teams": [t.pk for t in teams]})
+        order_transition(
+            order,
+            "dispatch",
+            by=user,
+            note=note,
+            mode=mode,
+            cascade_queue=queue,
+            event_payload={"teams": [t.pk for t in teams]},
+        )
         for rank, team in enumerate(now_teams, start=1):
             _offer_create(order, team, mode=mode, rank=rank)
     return order

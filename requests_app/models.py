@@ -11,7 +11,9 @@ class Category(models.Model):
     name_en = models.CharField(_("English name"), max_length=80, blank=True)
     icon = models.CharField(_("icon"), max_length=16, blank=True, help_text=_("An emoji or short symbol."))
     description = models.TextField(_("description"), blank=True)
-    default_duration_hours = models.DecimalField(_("default duration (hours)"), max_digits=4, decimal_places=1, default=2)
+    default_duration_hours = models.DecimalField(
+        _("default duration (hours)"), max_digits=4, decimal_places=1, default=2
+    )
     sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
     active = models.BooleanField(_("active"), default=True)
 
@@ -31,7 +33,9 @@ class ServiceItem(models.Model):
     name = models.CharField(_("name"), max_length=50)
     name_en = models.CharField(_("English name"), max_length=80, blank=True)
     description = models.TextField(_("description"), blank=True)
-    default_duration_hours = models.DecimalField(_("default duration (hours)"), max_digits=4, decimal_places=1, default=2)
+    default_duration_hours = models.DecimalField(
+        _("default duration (hours)"), max_digits=4, decimal_places=1, default=2
+    )
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -50,8 +54,12 @@ class Citizen(models.Model):
     name = models.CharField(_("name"), max_length=50)
     phone = models.CharField(_("phone"), max_length=20, unique=True)
     station = models.ForeignKey(
-        "dispatch.Unit", on_delete=models.PROTECT, null=True, blank=True,
-        related_name="citizens", verbose_name=_("home station"),
+        "dispatch.Unit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="citizens",
+        verbose_name=_("home station"),
     )
 
     class Meta:

@@ -29,9 +29,7 @@ NEAREST_STATION_KM = 30.0
 
 def nearest_station(lat: float, lng: float) -> Unit | None:
     min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, NEAREST_STATION_KM)
-    stations = Unit.objects.filter(
-        level=Level.STATION, lat__range=(min_lat, max_lat), lng__range=(min_lng, max_lng)
-    )
+    stations = Unit.objects.filter(level=Level.STATION, lat__range=(min_lat, max_lat), lng__range=(min_lng, max_lng))
     return min(stations, key=lambda s: great_circle((lat, lng), (s.lat, s.lng)).km, default=None)
 
 
@@ -83,10 +81,18 @@ def order_place(
     if citizen is None and not is_dispatcher(user):
         raise Forbidden(_("Only citizens and station staff may place orders."))
     request = {
-        "category": category.pk, "item": getattr(item, "pk", None), "description": description,
-        "address": address, "window_start": window_start, "window_end": window_end,
-        "contact_name": contact_name, "contact_phone": contact_phone, "lat": lat, "lng": lng,
-        "station": getattr(station, "pk", None), "priority": priority,
+        "category": category.pk,
+        "item": getattr(item, "pk", None),
+        "description": description,
+        "address": address,
+        "window_start": window_start,
+        "window_end": window_end,
+        "contact_name": contact_name,
+        "contact_phone": contact_phone,
+        "lat": lat,
+        "lng": lng,
+        "station": getattr(station, "pk", None),
+        "priority": priority,
     }
     fingerprint = _fingerprint(request)
     if idempotency_key:
@@ -119,20 +125,38 @@ def order_place(
     try:
         with transaction.atomic():
             order = Order.objects.create(
-                category=category, item=item, description=description, station=station, lat=lat, lng=lng,
-                address=address, window_start=window_start, window_end=window_end, contact_name=contact_name,
-                contact_phone=contact_phone, priority=priority, citizen=citizen, placed_by=user,
-                idempotency_key=idempotency_key or None, idempotency_fingerprint=fingerprint,
+                category=category,
+                item=item,
+                description=description,
+                station=station,
+                lat=lat,
+                lng=lng,
+                address=address,
+                window_start=window_start,
+                window_end=window_end,
+                contact_name=contact_name,
+                contact_phone=contact_phone,
+                priority=priority,
+                citizen=citizen,
+                placed_by=user,
+                idempotency_key=idempotency_key or None,
+                idempotency_fingerprint=fingerprint,
             )
             on_behalf = citizen is None
             Transition.objects.create(
-                order=order, action="place", from_state="", to_state=order.state, by=user,
+                order=order,
+                action="place",
+                from_state="",
+                to_state=order.state,
+                by=user,
                 note=_("Placed by station staff on the citizen's behalf.") if on_behalf else "",
             )
             order.station = station
             events.publish(
-                order_groups(order), "order.placed",
-                {"order": order_summary(order), "by": user.pk, "on_behalf": on_behalf}, order_id=order.pk,
+                order_groups(order),
+                "order.placed",
+                {"order": order_summary(order), "by": user.pk, "on_behalf": on_behalf},
+                order_id=order.pk,
             )
     except IntegrityError:
         # A concurrent request with the same key won the insert.
@@ -147,9 +171,7 @@ def order_place(
 def _replay(user: AbstractBaseUser, key: str, fingerprint: str) -> Order | None:
     order = Order.objects.filter(placed_by=user, idempotency_key=key).first()
     if order is not None and order.idempotency_fingerprint != fingerprint:
-        raise Conflict(
-            _("This Idempotency-Key was already used for a different order."), code="idempotency_key_reused"
-        )
+        raise Conflict(_("This Idempotency-Key was already used for a different order."), code="idempotency_key_reused")
     return order
 
 
@@ -170,7 +192,12 @@ def order_evaluate(
             # Staff who placed an order on a citizen's behalf may record the rating the citizen gave.
             raise Forbidden(_("Only the citizen who placed the order may rate it."))
         order_transition(
-            order, "evaluate", by=user, rating=rating, comment=comment, publicity_consent=publicity_consent,
+            order,
+            "evaluate",
+            by=user,
+            rating=rating,
+            comment=comment,
+            publicity_consent=publicity_consent,
             event_payload={"rating": rating},
         )
     return order

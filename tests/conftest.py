@@ -161,7 +161,9 @@ class Story:
         order = self.in_service()
         volunteer = self.team.memberships.first().volunteer_id
         return field_work.order_complete(
-            order_id=order.pk, user=self.team_leader, summary="陪同就医,顺利完成。",
+            order_id=order.pk,
+            user=self.team_leader,
+            summary="陪同就医,顺利完成。",
             hours=[{"volunteer": volunteer, "hours": 2}],
         )
 

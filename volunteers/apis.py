@@ -26,8 +26,20 @@ class TeamSerializer(serializers.ModelSerializer):
     class Meta:
         model = Team
         fields = [
-            "id", "name", "unit", "leader", "categories", "home_lat", "home_lng", "radius_km", "capacity",
-            "available_from", "available_to", "available_weekdays", "active", "members",
+            "id",
+            "name",
+            "unit",
+            "leader",
+            "categories",
+            "home_lat",
+            "home_lng",
+            "radius_km",
+            "capacity",
+            "available_from",
+            "available_to",
+            "available_weekdays",
+            "active",
+            "members",
         ]
 
     def get_members(self, team: Team) -> list[dict]:
@@ -41,4 +53,6 @@ class TeamViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gen
     serializer_class = TeamSerializer
 
     def get_queryset(self):
-        return teams_visible_to(self.request.user).prefetch_related("categories", "memberships__volunteer").order_by("id")
+        return (
+            teams_visible_to(self.request.user).prefetch_related("categories", "memberships__volunteer").order_by("id")
+        )

@@ -10,10 +10,16 @@ class Team(models.Model):
     name = models.CharField(_("name"), max_length=100)
     unit = models.ForeignKey("dispatch.Unit", on_delete=models.PROTECT, related_name="teams", verbose_name=_("unit"))
     leader = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="led_teams", verbose_name=_("leader"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="led_teams",
+        verbose_name=_("leader"),
     )
-    categories = models.ManyToManyField("requests_app.Category", related_name="teams", verbose_name=_("categories served"))
+    categories = models.ManyToManyField(
+        "requests_app.Category", related_name="teams", verbose_name=_("categories served")
+    )
     home_lat = models.FloatField(_("home base latitude"))
     home_lng = models.FloatField(_("home base longitude"))
     radius_km = models.FloatField(_("service radius (km)"), default=5.0)
@@ -60,7 +66,9 @@ class Membership(models.Model):
         LEADER = "leader", _("leader")
         MEMBER = "member", _("member")
 
-    volunteer = models.ForeignKey(Volunteer, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("volunteer"))
+    volunteer = models.ForeignKey(
+        Volunteer, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("volunteer")
+    )
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("team"))
     role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.MEMBER)
     active = models.BooleanField(_("active"), default=True)
@@ -78,9 +86,13 @@ class Membership(models.Model):
 class ServiceRecord(models.Model):
     """One line of a volunteer's hours ledger: hours served on one order."""
 
-    volunteer = models.ForeignKey(Volunteer, on_delete=models.PROTECT, related_name="records", verbose_name=_("volunteer"))
+    volunteer = models.ForeignKey(
+        Volunteer, on_delete=models.PROTECT, related_name="records", verbose_name=_("volunteer")
+    )
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="records", verbose_name=_("team"))
-    order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="records", verbose_name=_("order"))
+    order = models.ForeignKey(
+        "dispatch.Order", on_delete=models.PROTECT, related_name="records", verbose_name=_("order")
+    )
     hours = models.DecimalField(_("hours"), max_digits=4, decimal_places=1)
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 

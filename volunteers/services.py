@@ -56,7 +56,10 @@ def order_start(
                     _("You are %(m)d m from the service address; check in within %(max)d m or scan the code.")
                     % {"m": metres, "max": settings.CHECKIN_RADIUS_M},
                     code="checkin_too_far",
-                    fields={"lat": [_("Too far from the service address.")], "lng": [_("Too far from the service address.")]},
+                    fields={
+                        "lat": [_("Too far from the service address.")],
+                        "lng": [_("Too far from the service address.")],
+                    },
                 )
             how = _("Checked in by GPS, %(m)d m from the address.") % {"m": metres}
         else:
@@ -71,9 +74,7 @@ def order_start(
 def _clean_hours(order: Order, hours: list[dict[str, Any]]) -> list[tuple[int, Decimal]]:
     if not isinstance(hours, list) or not hours:
         raise InvalidInput(_("Report the hours of at least one volunteer."), fields={"hours": [_("Required.")]})
-    members = set(
-        Membership.objects.filter(team_id=order.team_id, active=True).values_list("volunteer_id", flat=True)
-    )
+    members = set(Membership.objects.filter(team_id=order.team_id, active=True).values_list("volunteer_id", flat=True))
     seen: set[int] = set()
     rows: list[tuple[int, Decimal]] = []
     problems: list[str] = []
@@ -88,7 +89,12 @@ def _clean_hours(order: Order, hours: list[dict[str, Any]]) -> list[tuple[int, D
             problems.append(_("Line %(n)d: volunteer %(v)s is not in the team.") % {"n": i + 1, "v": volunteer})
         elif volunteer in seen:
             problems.append(_("Line %(n)d: volunteer %(v)s is listed twice.") % {"n": i + 1, "v": volunteer})
-        if not amount.is_finite() or amount <= 0 or amount > Decimal(str(settings.MAX_HOURS_PER_ORDER)) or amount % HALF_HOUR:
+        if (
+            not amount.is_finite()
+            or amount <= 0
+            or amount > Decimal(str(settings.MAX_HOURS_PER_ORDER))
+            or amount % HALF_HOUR
+        ):
             problems.append(
                 _("Line %(n)d: hours go in 0.5 h steps, from 0.5 to %(max)s.")
                 % {"n": i + 1, "max": settings.MAX_HOURS_PER_ORDER}
@@ -101,17 +107,24 @@ def _clean_hours(order: Order, hours: list[dict[str, Any]]) -> list[tuple[int, D
 
 
 def order_complete(
-    *, order_id: int, user: AbstractBaseUser, summary: str, hours: list[dict[str, Any]],
+    *,
+    order_id: int,
+    user: AbstractBaseUser,
+    summary: str,
+    hours: list[dict[str, Any]],
     photos: list[UploadedFile] | None = None,
 ) -> Order:
     """Finish the service: summary, photos, and each volunteer's hours into their ledger."""
     photos = photos or []
     if len(photos) > settings.PHOTO_MAX_COUNT:
-        raise InvalidInput(_("Too many photos."), fields={"photos": [_("At most %(n)d.") % {"n": settings.PHOTO_MAX_COUNT}]})
+        raise InvalidInput(
+            _("Too many photos."), fields={"photos": [_("At most %(n)d.") % {"n": settings.PHOTO_MAX_COUNT}]}
+        )
     for photo in photos:
         if photo.size > settings.PHOTO_MAX_BYTES:
             raise PayloadTooLarge(
-                _("Photo %(name)s is larger than %(mb).0f MB.") % {"name": photo.name, "mb": settings.PHOTO_MAX_BYTES / 2**20},
+                _("Photo %(name)s is larger than %(mb).0f MB.")
+                % {"name": photo.name, "mb": settings.PHOTO_MAX_BYTES / 2**20},
                 fields={"photos": [_("Too large.")]},
             )
     summary = (summary or "").strip()
@@ -124,8 +137,9 @@ def order_complete(
         ensure_can(order, "complete")
         _require_accepting_team(user, order)
         rows = _clean_hours(order, hours)
-        order_transition(order, "complete", by=user, summary=summary,
-                         event_payload={"hours": float(sum(h for _, h in rows))})
+        order_transition(
+            order, "complete", by=user, summary=summary, event_payload={"hours": float(sum(h for _, h in rows))}
+        )
         ServiceRecord.objects.bulk_create(
             ServiceRecord(volunteer_id=v, team_id=order.team_id, order=order, hours=h) for v, h in rows
         )

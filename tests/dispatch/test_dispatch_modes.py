@@ -28,7 +28,9 @@ def test_directed_dispatch_offers_the_order_to_one_team(story):
 def test_broadcast_offers_every_team_at_once(story, other_team, third_team):
     order = story.dispatching(teams=[story.team, other_team, third_team], mode=DispatchMode.BROADCAST)
     assert set(order.offers.filter(state="pending").values_list("team_id", flat=True)) == {
-        story.team.pk, other_team.pk, third_team.pk,
+        story.team.pk,
+        other_team.pk,
+        third_team.pk,
     }
 
 
@@ -118,8 +120,11 @@ def test_a_bad_dispatch_names_the_field_and_changes_nothing(story, other_team, c
     other_category_team = f.TeamFactory(unit=station, categories=[f.CategoryFactory()])
     inactive = f.TeamFactory(unit=station, categories=[category], active=False)
     team_ids = {
-        "one": [story.team.pk], "two": [story.team.pk, other_team.pk], "none": [],
-        "twice": [story.team.pk, story.team.pk], "wrong_category": [other_category_team.pk],
+        "one": [story.team.pk],
+        "two": [story.team.pk, other_team.pk],
+        "none": [],
+        "twice": [story.team.pk, story.team.pk],
+        "wrong_category": [other_category_team.pk],
         "inactive": [inactive.pk],
     }[teams]
     with pytest.raises(InvalidInput) as error:

@@ -44,12 +44,18 @@ def request_for(action, order, story, actor=None):
         "dispatch": {"mode": "directed", "teams": [story.team.pk]},
         "reject": {"note": "超出服务范围"},
         "start": {"qr": order.checkin_code},
-        "complete": {"summary": "完成", "hours": [{"volunteer": story.team.memberships.first().volunteer_id, "hours": 1.5}]},
+        "complete": {
+            "summary": "完成",
+            "hours": [{"volunteer": story.team.memberships.first().volunteer_id, "hours": 1.5}],
+        },
         "evaluate": {"rating": 4, "comment": "很好", "publicity_consent": True},
     }.get(action, {"note": ""})
     default_actor = {
-        "dispatch": story.dispatcher, "recall": story.dispatcher, "reject": story.dispatcher,
-        "cancel": story.citizen, "evaluate": story.citizen,
+        "dispatch": story.dispatcher,
+        "recall": story.dispatcher,
+        "reject": story.dispatcher,
+        "cancel": story.citizen,
+        "evaluate": story.citizen,
     }.get(action, story.team_leader)
     return actor or default_actor, f"/api/v1/orders/{order.pk}/{action}/", body
 

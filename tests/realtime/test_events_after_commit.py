@@ -1,8 +1,8 @@
 """Events are logged with the change and sent only once it commits."""
 
 import pytest
-from channels.layers import get_channel_layer
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import transaction
 
 from dispatch import services
@@ -14,8 +14,14 @@ def test_each_transition_appends_its_event_with_a_growing_seq(story):
     order = story.closed()
     events = list(Event.objects.filter(order_id=order.pk))
     assert [e.type for e in events] == [
-        "order.placed", "order.dispatched", "offer.created", "offer.accepted", "order.accepted",
-        "order.started", "order.completed", "order.evaluated",
+        "order.placed",
+        "order.dispatched",
+        "offer.created",
+        "offer.accepted",
+        "order.accepted",
+        "order.started",
+        "order.completed",
+        "order.evaluated",
     ]
     seqs = [e.pk for e in events]
     assert seqs == sorted(seqs)
@@ -37,12 +43,9 @@ def test_the_event_is_sent_to_the_order_and_team_groups_after_commit(story, djan
 def test_a_rolled_back_change_sends_nothing_and_logs_nothing(story, django_capture_on_commit_callbacks):
     order = story.placed()
     before = Event.objects.count()
-    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
-        with transaction.atomic():
-            services.order_dispatch(
-                order_id=order.pk, user=story.dispatcher, mode="directed", team_ids=[story.team.pk]
-            )
-            raise RuntimeError("the request failed after the dispatch")
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        services.order_dispatch(order_id=order.pk, user=story.dispatcher, mode="directed", team_ids=[story.team.pk])
+        raise RuntimeError("the request failed after the dispatch")
     assert callbacks == []
     assert Event.objects.count() == before
     order.refresh_from_db()

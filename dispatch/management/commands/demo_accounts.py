@@ -16,5 +16,12 @@ class Command(BaseCommand):
             "  institute dispatchers     13900000001 … 13900000020\n"
             "  media editor              %s\n"
             "  leader of team k          137 + k in 8 digits (team 1: %s, team 405: %s)\n"
-            % (p, demo.CITIZEN_PHONE, demo.DISPATCHER_PHONE, demo.MEDIA_PHONE, demo.leader_phone(1), demo.leader_phone(405))
+            % (
+                p,
+                demo.CITIZEN_PHONE,
+                demo.DISPATCHER_PHONE,
+                demo.MEDIA_PHONE,
+                demo.leader_phone(1),
+                demo.leader_phone(405),
+            )
         )

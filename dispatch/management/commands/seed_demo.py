@@ -28,13 +28,17 @@ class Command(BaseCommand):
 
         def progress(stage: str, n: int) -> None:
             if stage not in bars:
-                bars[stage] = tqdm(total=totals.get(stage), desc=stage, unit=" rows", file=self.stderr._out,
-                                   disable=None, leave=False)
+                bars[stage] = tqdm(
+                    total=totals.get(stage), desc=stage, unit=" rows", file=self.stderr._out, disable=None, leave=False
+                )
             bars[stage].update(n)
 
         report = demo.seed(seed=seed, teams=teams, orders=orders, progress=progress)
         for bar in bars.values():
             bar.close()
-        self.stdout.write(self.style.SUCCESS(
-            f"Seeded {report.units} units, {report.teams} teams, {report.volunteers} volunteers, {report.orders} orders."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Seeded {report.units} units, {report.teams} teams, "
+                f"{report.volunteers} volunteers, {report.orders} orders."
+            )
+        )
