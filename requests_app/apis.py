@@ -27,4 +27,5 @@ class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = CategorySerializer
     permission_classes = [AllowAny]
     pagination_class = None
+    filterset_fields = ["code"]
     queryset = Category.objects.filter(active=True).prefetch_related("items")

@@ -51,6 +51,7 @@ class TeamViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gen
     """A team with its members: for its own members and for dispatchers."""
 
     serializer_class = TeamSerializer
+    filterset_fields = ["unit", "active", "categories"]
 
     def get_queryset(self):
         return (
