@@ -222,14 +222,17 @@ def seed(
 
         team_count = _seed_teams(rng, teams, stations, categories, password, groups[Role.VOLUNTEER], tick)
         volunteers = Volunteer.objects.count()
-        order_count = _seed_orders(rng, orders, stations, categories, citizens, now, tick)
+        # Orders draw from their own stream, so the district is the same whatever their number.
+        order_count = _seed_orders(random.Random(f"{seed}-orders"), orders, stations, categories, citizens, now, tick)
     _reset_sequences()
     return SeedReport(
         units=1 + len(institutes) + len(stations), teams=team_count, volunteers=volunteers, orders=order_count
     )
 
 
-def _seed_teams(rng, count, stations, categories, password, volunteer_group, tick) -> int:
+def _seed_teams(district_rng, count, stations, categories, password, volunteer_group, tick) -> int:
+    # Teams past the district draw from their own stream: the district is the same whatever --teams is.
+    scale_rng = random.Random(f"{district_rng.random()}-scale")
     cat_ids = [c.pk for c in categories]
     emergency = next(c.pk for c in categories if c.code == "emergency")
     made = 0
@@ -240,6 +243,7 @@ def _seed_teams(rng, count, stations, categories, password, volunteer_group, tic
         for k in batch:
             station = stations[(k - 1) % len(stations)]
             in_district = k <= DISTRICT_TEAMS
+            rng = district_rng if in_district else scale_rng
             if in_district:
                 lat, lng = _jitter(rng, station.lat, station.lng, 2)
             else:
@@ -266,6 +270,7 @@ def _seed_teams(rng, count, stations, categories, password, volunteer_group, tic
         through = Team.categories.through
         links = []
         for t in team_rows:
+            rng = district_rng if t.id <= DISTRICT_TEAMS else scale_rng
             served = rng.sample(cat_ids, rng.choice((1, 2, 2, 3)))
             if t.available_from.__str__() == "00:00" and emergency not in served:
                 served.append(emergency)
@@ -291,9 +296,9 @@ def _seed_teams(rng, count, stations, categories, password, volunteer_group, tic
                     )
                 )
                 memberships.append((len(members) - 1, t.id, Membership.Role.LEADER))
-                for _ in range(rng.randint(4, 11)):
+                for _ in range(district_rng.randint(4, 11)):
                     vol_no += 1
-                    u = User(username=f"135{vol_no:08d}", password=password, first_name=_name(rng))
+                    u = User(username=f"135{vol_no:08d}", password=password, first_name=_name(district_rng))
                     member_users.append(u)
                     members.append(
                         Volunteer(user=u, real_name=u.first_name, phone=u.username, number=f"XZV{vol_no:07d}")
