@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class DispatchConfig(AppConfig):
     name = "dispatch"
     verbose_name = _("Dispatch")
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from .roles import ensure_role_groups
+
+        # Permissions exist only once each app has migrated, hence after migrate, not in a migration;
+        # and after every app's, since each app's permissions appear with its own signal.
+        post_migrate.connect(ensure_role_groups, dispatch_uid="civic-role-groups")

@@ -206,7 +206,8 @@ def seed(
             ],
         ]
         for phone, name, unit, role in staff:
-            user = User.objects.create(username=phone, password=password, first_name=name)
+            # Staff also work in the Django admin, with their role's permissions.
+            user = User.objects.create(username=phone, password=password, first_name=name, is_staff=True)
             user.groups.add(groups[role])
             StaffProfile.objects.create(user=user, unit=unit, phone=phone)
 

@@ -343,3 +343,16 @@ def test_every_entry_of_the_chinese_catalogue_is_translated_and_keeps_its_placeh
     assert len(entries) > 100
     assert (fuzzy, empty, broken) == ([], [], [])
     assert CATALOGUE.with_suffix(".mo").exists()
+
+
+def test_the_center_dispatcher_works_in_the_admin_with_the_roles_permissions(district, client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.get(username=demo.DISPATCHER_PHONE))
+    assert client.get("/admin/dispatch/order/").status_code == 200
+    assert client.get("/admin/volunteers/team/1/change/").status_code == 200
+    assert client.get(f"/admin/dispatch/order/{district.pk}/delete/").status_code == 403
+    assert client.get("/admin/auth/user/").status_code == 403
+    citizen = User.objects.get(username=demo.CITIZEN_PHONE)
+    client.force_login(citizen)
+    assert client.get("/admin/dispatch/order/").status_code == 302  # to the login page: not staff
