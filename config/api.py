@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -36,6 +37,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Every error is `{"code", "detail", "fields"}`; domain errors carry their own status."""
     if isinstance(exc, DomainError):
         return Response({"code": exc.code, "detail": exc.detail, "fields": exc.fields}, status=exc.status)
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        detail = _("The request is too large.")
+        return Response({"code": "payload_too_large", "detail": detail, "fields": {}}, status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

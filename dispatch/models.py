@@ -307,6 +307,7 @@ class Transition(models.Model):
         verbose_name=_("by"),
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
+    # What people typed, or a system note kept in its source language and translated when shown.
     note = models.TextField(_("note"), blank=True)
     # Notes that only staff may read (a rejection's reason).
     internal = models.BooleanField(_("internal"), default=False)

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from geopy.distance import great_circle
 from rest_framework import serializers
@@ -80,6 +81,8 @@ class HistorySerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["from"] = instance.from_state
         data["to"] = instance.to_state
+        # System notes are stored untranslated; people's own words pass through unchanged.
+        data["note"] = gettext(instance.note) if instance.note else ""
         return data
 
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_fsm import can_proceed
 from geopy.distance import geodesic
 
@@ -224,7 +225,7 @@ def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
         rank = order.offers.count() + 1
         _offer_create(order, team, mode=DispatchMode.CASCADE, rank=rank)
         return
-    order_transition(order, "requeue", by=by, note=_("Every offer was declined or expired."))
+    order_transition(order, "requeue", by=by, note=gettext_noop("Every offer was declined or expired."))
 
 
 # --- services -----------------------------------------------------------------
@@ -317,7 +318,7 @@ def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
                 code="team_at_capacity",
             )
         offer_transition(offer, "accept", by=user, responder=user)
-        _withdraw_pending(order, by=user, note=_("Another team accepted first."))
+        _withdraw_pending(order, by=user, note=gettext_noop("Another team accepted first."))
         order_transition(order, "accept", by=user, team_id=team.pk, event_payload={"offer": offer.pk})
     return order
 
@@ -355,7 +356,7 @@ def order_recall(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Or
     with transaction.atomic():
         order = lock_order(order_id)
         ensure_can(order, "recall")
-        _withdraw_pending(order, by=user, note=_("Recalled by the dispatcher."))
+        _withdraw_pending(order, by=user, note=gettext_noop("Recalled by the dispatcher."))
         order_transition(order, "recall", by=user, note=note)
     return order
 
@@ -378,7 +379,7 @@ def order_cancel(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Or
         if not (placed_by(order, user) or is_dispatcher(user)):
             raise Forbidden(_("Only the citizen who placed the order or a dispatcher may cancel it."))
         ensure_can(order, "cancel")
-        _withdraw_pending(order, by=user, note=_("The order was cancelled."))
+        _withdraw_pending(order, by=user, note=gettext_noop("The order was cancelled."))
         order_transition(order, "cancel", by=user, note=note)
     return order
 
@@ -398,5 +399,5 @@ def order_auto_close(*, order_id: int) -> Order:
     with transaction.atomic():
         order = lock_order(order_id)
         if order.state == OrderState.COMPLETED and can_proceed(order.auto_close):
-            order_transition(order, "auto_close", by=None, note=_("Closed without a rating."))
+            order_transition(order, "auto_close", by=None, note=gettext_noop("Closed without a rating."))
     return order

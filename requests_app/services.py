@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from geopy.distance import great_circle
 
 from dispatch.choices import Level, Priority
@@ -149,7 +150,7 @@ def order_place(
                 from_state="",
                 to_state=order.state,
                 by=user,
-                note=_("Placed by station staff on the citizen's behalf.") if on_behalf else "",
+                note=gettext_noop("Placed by station staff on the citizen's behalf.") if on_behalf else "",
             )
             order.station = station
             events.publish(

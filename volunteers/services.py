@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from geopy.distance import geodesic
 
 from dispatch.errors import Forbidden, InvalidInput, PayloadTooLarge
@@ -48,7 +49,7 @@ def order_start(
                 raise InvalidInput(_("This QR code belongs to another order."), fields={"qr": [_("Wrong order.")]})
             if checkin_code_from(payload) != order.checkin_code:
                 raise InvalidInput(_("The check-in code does not match."), fields={"qr": [_("Wrong code.")]})
-            how = _("Checked in with the order's code.")
+            how, checkin = gettext_noop("Checked in with the order's code."), {"by": "code"}
         elif lat is not None and lng is not None:
             metres = geodesic((lat, lng), (order.lat, order.lng)).m
             if metres > settings.CHECKIN_RADIUS_M:
@@ -61,13 +62,13 @@ def order_start(
                         "lng": [_("Too far from the service address.")],
                     },
                 )
-            how = _("Checked in by GPS, %(m)d m from the address.") % {"m": metres}
+            how, checkin = gettext_noop("Checked in by GPS."), {"by": "gps", "distance_m": round(metres)}
         else:
             raise InvalidInput(
                 _("Check in with your position (lat, lng) or the order's code (qr)."),
                 fields={"qr": [_("Give lat and lng, or qr.")]},
             )
-        order_transition(order, "start", by=user, note=how)
+        order_transition(order, "start", by=user, note=how, event_payload={"checkin": checkin})
     return order
 
 

@@ -266,3 +266,13 @@ def test_it_answers_429_once_the_placing_rate_is_used_up(api, citizen, category,
     assert throttled.status_code == 429
     assert throttled.json()["code"] == "rate_limited"
     assert row_counts() == before
+
+
+def test_an_oversized_request_body_answers_413_and_changes_nothing(api, citizen, category, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    payload = f.order_payload(category, description="很" * 600)
+    before = Order.objects.count()
+    response = api(citizen).post("/api/v1/orders/", payload, format="json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert Order.objects.count() == before
