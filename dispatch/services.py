@@ -22,8 +22,7 @@ from .errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFou
 from .models import Offer, Order, Transition
 from .selectors import is_dispatcher, orders_visible_to, pending_offers, placed_by, team_ids_of, team_load
 
-# The word each action gives its event ("order.<word>"), for actions whose
-# event name is not simply the action's past tense.
+# The event each order transition publishes (DESIGN §5 names them).
 ORDER_EVENTS = {
     "dispatch": "order.dispatched",
     "accept": "order.accepted",
@@ -120,14 +119,17 @@ def order_transition(
 ) -> Order:
     """Run one order transition on a locked row: guard, save, log, publish."""
     ensure_can(order, action)
-    before = order.state
+    before, team_before = order.state, order.team_id
     getattr(order, action)(**kwargs)
     order.save()
     Transition.objects.create(
         order=order, action=action, from_state=before, to_state=order.state, by=by, note=note, internal=internal
     )
+    groups = order_groups(order)
+    if team_before and team_before != order.team_id:
+        groups.append(g.team(team_before))  # the team that just let go of the order hears it too
     events.publish(
-        order_groups(order),
+        groups,
         ORDER_EVENTS[action],
         {"order": order_summary(order), "by": getattr(by, "pk", None), **(event_payload or {})},
         order_id=order.pk,
@@ -145,23 +147,37 @@ def offer_transition(offer: Offer, action: str, *, by: AbstractBaseUser | None, 
     before = offer.state
     method(**kwargs)
     offer.save()
+    _offer_record(offer, action=action, from_state=before, by=by, note=note)
+    return offer
+
+
+OFFER_EVENTS = {
+    "create": "offer.created",
+    "accept": "offer.accepted",
+    "decline": "offer.declined",
+    "expire": "offer.expired",
+    "withdraw": "offer.withdrawn",
+}
+
+
+def _offer_record(offer: Offer, *, action: str, from_state: str, by: AbstractBaseUser | None, note: str = "") -> None:
+    """Log an offer's change and tell its team and the dispatchers above the order's station."""
+    order = offer.order
     Transition.objects.create(
-        order_id=offer.order_id,
+        order=order,
         offer=offer,
         action=f"offer_{action}",
-        from_state=before,
+        from_state=from_state,
         to_state=offer.state,
         by=by,
         note=note,
     )
-    past = {"accept": "accepted", "decline": "declined", "expire": "expired", "withdraw": "withdrawn"}[action]
     events.publish(
-        [g.team(offer.team_id), *g.units_of_path(offer.order.station.path)],
-        f"offer.{past}",
-        {"offer": offer_summary(offer), "order": order_summary(offer.order)},
-        order_id=offer.order_id,
+        [g.team(offer.team_id), *g.units_of_path(order.station.path)],
+        OFFER_EVENTS[action],
+        {"offer": offer_summary(offer), "order": order_summary(order)},
+        order_id=order.pk,
     )
-    return offer
 
 
 def offer_summary(offer: Offer) -> dict[str, Any]:
@@ -201,13 +217,7 @@ def _offer_create(order: Order, team: Team, *, mode: str, rank: int) -> Offer:
         distance_km=round(geodesic((order.lat, order.lng), (team.home_lat, team.home_lng)).km, 3),
         expires_at=timezone.now() + settings.OFFER_EXPIRY,
     )
-    Transition.objects.create(order=order, offer=offer, action="offer_create", from_state="", to_state=offer.state)
-    events.publish(
-        [g.team(team.pk), *g.units_of_path(order.station.path)],
-        "offer.created",
-        {"offer": offer_summary(offer), "order": order_summary(order)},
-        order_id=order.pk,
-    )
+    _offer_record(offer, action="create", from_state="", by=None)
     return offer
 
 
