@@ -300,14 +300,19 @@ def _offer_for_member(offer_id: int, user: AbstractBaseUser) -> Offer:
     return offer
 
 
+def _lock_offer(offer: Offer) -> tuple[Order, Offer]:
+    # Order first, then offer (then team): every writer locks in this order, so none deadlocks.
+    order = lock_order(offer.order_id)
+    offer = Offer.objects.select_for_update().get(pk=offer.pk)
+    offer.order = order
+    return order, offer
+
+
 def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
     """The team takes the order. Exactly one accept wins; the others' offers are withdrawn."""
     offer = _offer_for_member(offer_id, user)
     with transaction.atomic():
-        # Order first, then offer, then team: every writer locks in this order, so none deadlocks.
-        order = lock_order(offer.order_id)
-        offer = Offer.objects.select_for_update().get(pk=offer_id)
-        offer.order = order
+        order, offer = _lock_offer(offer)
         if offer.state != OfferState.PENDING:
             if order.state in (OrderState.ACCEPTED, OrderState.IN_SERVICE, OrderState.COMPLETED, OrderState.CLOSED):
                 raise Conflict(
@@ -336,9 +341,7 @@ def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
 def offer_decline(*, offer_id: int, user: AbstractBaseUser, note: str = "") -> Order:
     offer = _offer_for_member(offer_id, user)
     with transaction.atomic():
-        order = lock_order(offer.order_id)
-        offer = Offer.objects.select_for_update().get(pk=offer_id)
-        offer.order = order
+        order, offer = _lock_offer(offer)
         offer_transition(offer, "decline", by=user, note=note, responder=user)
         _move_on(order, by=user)
     return order
@@ -350,9 +353,7 @@ def offer_expire(*, offer_id: int) -> Order | None:
     if offer is None:
         return None
     with transaction.atomic():
-        order = lock_order(offer.order_id)
-        offer = Offer.objects.select_for_update().get(pk=offer_id)
-        offer.order = order
+        order, offer = _lock_offer(offer)
         if not can_proceed(offer.expire):
             return order
         offer_transition(offer, "expire", by=None)
