@@ -3,7 +3,6 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-export DJANGO_SETTINGS_MODULE ?= config.settings.local
 
 .PHONY: venv run test bench lint migrate seed messages clean
 
@@ -28,7 +27,7 @@ run: seed
 	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest --ds=config.settings.test
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -11,11 +11,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
-# Playwright's sync API keeps an asyncio event loop in the test thread, so Django
-# takes the ORM calls the tests make between browser steps for calls from async
-# code and raises SynchronousOnlyOperation. Nothing here is really concurrent.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -43,10 +38,16 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per module: Playwright's event loop lives only as long as it, so the
+    async-unsafe allowance below ends with the module and leaks into no other test."""
     _require_chromium()
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        # Playwright's sync API keeps an asyncio event loop in the test thread, so Django
+        # takes the ORM calls the tests make between browser steps for calls from async
+        # code and raises SynchronousOnlyOperation. Nothing here is really concurrent.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
