@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from geopy.distance import great_circle
 from rest_framework import serializers
 
@@ -60,30 +61,26 @@ class OfferSerializer(serializers.ModelSerializer):
         ]
 
 
-class OfferWithOrderSerializer(OfferSerializer):
-    """A team's offer with what the team may know of the order before accepting it."""
-
-    order_detail = serializers.SerializerMethodField()
-
-    class Meta(OfferSerializer.Meta):
-        fields = [*OfferSerializer.Meta.fields, "order_detail"]
-
-    def get_order_detail(self, offer: Offer) -> dict[str, Any]:
-        return OrderSerializer(offer.order, context=self.context).data
-
-
 class HistorySerializer(serializers.ModelSerializer):
     class Meta:
         model = Transition
-        fields = ["action", "offer", "by", "at", "note"]
+        fields = ["action", "offer", "from", "to", "by", "at", "note"]
 
     def to_representation(self, instance: Transition) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["from"] = instance.from_state
-        data["to"] = instance.to_state
         # System notes are stored untranslated; people's own words pass through unchanged.
         data["note"] = gettext(instance.note) if instance.note else ""
         return data
+
+
+# "from" is a Python keyword, so these two cannot be declared in the class body.
+HistorySerializer._declared_fields["from"] = serializers.CharField(source="from_state")
+HistorySerializer._declared_fields["to"] = serializers.CharField(source="to_state")
+
+
+# Shared, field-building-once renderers of the rows nested in every order.
+OFFER_ROW = OfferSerializer()
+HISTORY_ROW = HistorySerializer()
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -132,13 +129,15 @@ class OrderSerializer(serializers.ModelSerializer):
             "closed_at",
         ]
 
+    @extend_schema_field(OfferSerializer(many=True))
     def get_offers(self, order: Order) -> list[dict[str, Any]]:
         viewer = viewer_of(self.context)
         offers = order.offers.all()
         if not (viewer.staff or viewer.owns(order)):
             offers = [o for o in offers if o.team_id in viewer.team_ids]
-        return OfferSerializer(offers, many=True).data
+        return [OFFER_ROW.to_representation(o) for o in offers]
 
+    @extend_schema_field(HistorySerializer(many=True))
     def get_history(self, order: Order) -> list[dict[str, Any]]:
         viewer = viewer_of(self.context)
         rows = []
@@ -148,7 +147,7 @@ class OrderSerializer(serializers.ModelSerializer):
             if hidden and not (viewer.staff or viewer.owns(order)):
                 continue
             rows.append(t)
-        return HistorySerializer(rows, many=True).data
+        return [HISTORY_ROW.to_representation(t) for t in rows]
 
     def get_distance_km(self, order: Order) -> float | None:
         """For a team member: how far the order is from the team's home base."""
@@ -169,6 +168,22 @@ class OrderSerializer(serializers.ModelSerializer):
             data["checkin_code"] = None
             data["reject_reason"] = None
         return data
+
+
+class OfferWithOrderSerializer(OfferSerializer):
+    """A team's offer with what the team may know of the order before accepting it."""
+
+    order_detail = serializers.SerializerMethodField()
+
+    class Meta(OfferSerializer.Meta):
+        fields = [*OfferSerializer.Meta.fields, "order_detail"]
+
+    @extend_schema_field(OrderSerializer)
+    def get_order_detail(self, offer: Offer) -> dict[str, Any]:
+        # One order serializer for the whole page: building a ModelSerializer's fields is its dearest part.
+        if not hasattr(self, "_order_serializer"):
+            self._order_serializer = OrderSerializer(context=self.context)
+        return self._order_serializer.to_representation(offer.order)
 
 
 class OrderCreateSerializer(serializers.Serializer):

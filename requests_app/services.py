@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -9,10 +10,10 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import ExpressionWrapper, F, FloatField
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from geopy.distance import great_circle
 
 from dispatch.choices import Level, Priority
 from dispatch.errors import Conflict, Forbidden, InvalidInput
@@ -29,9 +30,17 @@ NEAREST_STATION_KM = 30.0
 
 
 def nearest_station(lat: float, lng: float) -> Unit | None:
+    """The station nearest to a point, within NEAREST_STATION_KM; ordered in the database."""
     min_lat, max_lat, min_lng, max_lng = bounding_box(lat, lng, NEAREST_STATION_KM)
-    stations = Unit.objects.filter(level=Level.STATION, lat__range=(min_lat, max_lat), lng__range=(min_lng, max_lng))
-    return min(stations, key=lambda s: great_circle((lat, lng), (s.lat, s.lng)).km, default=None)
+    # Squared equirectangular distance: exact enough to order stations a few kilometres apart.
+    stretch = math.cos(math.radians(lat))
+    d2 = (F("lat") - lat) * (F("lat") - lat) + (F("lng") - lng) * (F("lng") - lng) * (stretch * stretch)
+    return (
+        Unit.objects.filter(level=Level.STATION, lat__range=(min_lat, max_lat), lng__range=(min_lng, max_lng))
+        .annotate(d2=ExpressionWrapper(d2, output_field=FloatField()))
+        .order_by("d2", "pk")
+        .first()
+    )
 
 
 def _fingerprint(data: dict[str, Any]) -> str:
