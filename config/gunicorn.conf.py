@@ -11,18 +11,21 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 
-# One sync worker per core. The platform's requests are CPU-bound Python (with
-# PostgreSQL and Redis a loopback round trip away), so more processes or threads
-# than cores only add switching and GIL contention. bench/lifecycle.py on 2 cores,
-# 8 clients, 7 runs each on a shared machine, median transitions/s, ceiling
-# requests/s, lifecycle p99:
-#   sync 2: 25.7/s, 612/s, 431 ms     sync 3: 23.2/s, 503/s, 523 ms (3 runs)
-#   sync 4: 20.4/s, 382/s, 695 ms     gthread 2x4: 24.5/s, 579/s, 634 ms
-#   gthread 4x4: 18.9/s, 527/s, 974 ms
-# With the database on another machine, requests wait longer on I/O: measure
-# again and raise WEB_CONCURRENCY (or use gthread) there. A sync worker holds no
-# keep-alive connections and trusts the proxy in front (nginx) to buffer slow clients.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+# Sync workers, two per core. bench/lifecycle.py on 2 cores, 8 clients, on a
+# shared and noisy machine (load 1-5 besides the run; runs vary by +-20 %), medians
+# of lifecycle transitions/s, ceiling requests/s and lifecycle p99:
+#   sync 2       49.6/s  737/s  234 ms   (6 runs)
+#   sync 3       54.2/s  689/s  197 ms   (6 runs)
+#   sync 4       51.3/s  783/s  214 ms   (6 runs)
+#   sync 5       47.3/s  640/s  240 ms   (3 runs)
+#   gthread 2x4  53.1/s  810/s  307 ms   (3 runs)
+#   gthread 4x4  59.2/s  807/s  339 ms   (3 runs)
+# Sync 2 to 5 are level within the noise; threads cost p99 (the GIL: requests are
+# CPU-bound Python). Two per core leaves room for the waits on PostgreSQL and
+# Redis, which are longer once they run on other machines than here on loopback;
+# measure again there. A sync worker keeps no connection alive and relies on the
+# proxy in front (nginx) to buffer slow clients.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 # More than one thread turns a sync worker into gthread; each thread keeps its own
 # database connection (CONN_MAX_AGE): connections = workers x threads.
