@@ -115,7 +115,7 @@ class StaffProfileAdmin(admin.ModelAdmin):
         return obj.user.get_full_name()
 
 
-class OfferInline(admin.TabularInline):
+class OfferInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Offer
     extra = 0
     fields = [
@@ -136,17 +136,8 @@ class OfferInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("team", "responded_by")
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class TransitionInline(admin.TabularInline):
+class TransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Transition
     extra = 0
     fields = ["at", "action_text", "from_label", "to_label", "offer", "by", "note", "internal"]
@@ -155,15 +146,6 @@ class TransitionInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("offer__team", "by")
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("action"))
     def action_text(self, obj: Transition) -> str:

@@ -7,6 +7,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from dispatch.admin import ReadOnlyAdminMixin
+
 from .models import Event
 
 # The event types of DESIGN §5 (plus order.abandoned); a fixed list, because a
@@ -46,7 +48,7 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["seq", "type", "order_link", "group_list", "at"]
     list_filter = [EventTypeFilter, "at"]
     search_fields = ["type", "order_id__exact"]
@@ -54,15 +56,6 @@ class EventAdmin(admin.ModelAdmin):
     ordering = ["-id"]
     fields = ["seq", "type", "order_link", "groups", "payload", "at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
-        return False
 
     @admin.display(description=_("sequence number"), ordering="id")
     def seq(self, obj: Event) -> int:
