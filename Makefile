@@ -37,7 +37,7 @@ bench: venv
 	$(PY) bench/lifecycle.py $(BENCH_ARGS)
 
 messages: venv
-	cd $(CURDIR) && $(PY) manage.py makemessages -l zh_Hans -l en --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*'
+	cd $(CURDIR) && $(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*'
 	$(PY) manage.py compilemessages --ignore '.venv/*'
 
 clean:
