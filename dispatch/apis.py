@@ -38,8 +38,14 @@ from .choices import OfferState, OrderState
 from .errors import Forbidden, InvalidInput, NotFound
 from .filters import OrderFilter
 from .matching import team_candidates
-from .models import Offer, Order, Transition, Unit
-from .selectors import dispatcher_unit, is_dispatcher, offers_visible_to, orders_visible_to
+from .models import Offer, Order, Unit
+from .selectors import (
+    dispatcher_unit,
+    is_dispatcher,
+    offers_visible_to,
+    order_details_visible_to,
+    orders_visible_to,
+)
 from .serializers import (
     CandidateSerializer,
     CompleteSerializer,
@@ -51,6 +57,9 @@ from .serializers import (
     OrderSerializer,
     StartSerializer,
 )
+
+# The key is stored on the order; its column sets the limit.
+IDEMPOTENCY_KEY_MAX_LENGTH = Order._meta.get_field("idempotency_key").max_length
 
 
 def _input(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -75,10 +84,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     filterset_class = OrderFilter
 
     def get_queryset(self):
-        return orders_visible_to(self.request.user).prefetch_related(
-            Prefetch("offers", queryset=Offer.objects.select_related("team").order_by("id")),
-            Prefetch("transitions", queryset=Transition.objects.select_related("offer").order_by("at", "id")),
-        )
+        return order_details_visible_to(self.request.user)
 
     def get_throttles(self):
         if self.action == "create":
@@ -105,9 +111,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request: Request) -> Response:
         data = _input(OrderCreateSerializer, request)
         key = request.headers.get("Idempotency-Key") or None
-        if key is not None and len(key) > 100:
+        if key is not None and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
             raise InvalidInput(
-                _("The Idempotency-Key is too long."), fields={"Idempotency-Key": [_("At most 100 characters.")]}
+                _("The Idempotency-Key is too long."),
+                fields={"Idempotency-Key": [_("At most %(n)d characters.") % {"n": IDEMPOTENCY_KEY_MAX_LENGTH}]},
             )
         category = _fk(Category, data.pop("category"), "category")
         item = _fk(ServiceItem, data.pop("item", None), "item")
@@ -249,9 +256,7 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return self._render_order(order.pk)
 
     def _render_order(self, order_id: int) -> Response:
-        order = (
-            orders_visible_to(self.request.user).prefetch_related("offers__team", "transitions__offer").get(pk=order_id)
-        )
+        order = order_details_visible_to(self.request.user).get(pk=order_id)
         return Response(OrderSerializer(order, context=self.get_serializer_context()).data)
 
 

@@ -1,12 +1,12 @@
 """Reads that several callers share: who may see what."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from volunteers.models import Membership, Team
 
 from .choices import OfferState, OrderState, Role
-from .models import Offer, Order, Unit
+from .models import Offer, Order, Transition, Unit
 
 BUSY_STATES = (OrderState.ACCEPTED, OrderState.IN_SERVICE)
 
@@ -68,6 +68,14 @@ def orders_visible_to(user: User) -> QuerySet[Order]:
     if team_ids:
         scope |= Q(team_id__in=team_ids) | Q(id__in=Offer.objects.filter(team_id__in=team_ids).values("order_id"))
     return qs.filter(scope)
+
+
+def order_details_visible_to(user: User) -> QuerySet[Order]:
+    """Visible orders with what their detail renders: offers with teams, the history with offers."""
+    return orders_visible_to(user).prefetch_related(
+        Prefetch("offers", queryset=Offer.objects.select_related("team").order_by("id")),
+        Prefetch("transitions", queryset=Transition.objects.select_related("offer").order_by("at", "id")),
+    )
 
 
 def offers_visible_to(user: User) -> QuerySet[Offer]:

@@ -9,7 +9,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
-from geopy.distance import great_circle
 from rest_framework import serializers
 
 from .choices import DispatchMode
@@ -152,10 +151,11 @@ class OrderSerializer(serializers.ModelSerializer):
     def get_distance_km(self, order: Order) -> float | None:
         """For a team member: how far the order is from the team's home base."""
         viewer = viewer_of(self.context)
-        team = next((o.team for o in order.offers.all() if o.team_id in viewer.team_ids), None)
-        if team is None:
+        # The offer already holds the geodesic distance measured when it was made.
+        offer = next((o for o in order.offers.all() if o.team_id in viewer.team_ids), None)
+        if offer is None or offer.distance_km is None:
             return None
-        return round(great_circle((order.lat, order.lng), (team.home_lat, team.home_lng)).km, 1)
+        return round(offer.distance_km, 1)
 
     def to_representation(self, order: Order) -> dict[str, Any]:
         data = super().to_representation(order)

@@ -161,7 +161,6 @@ def order_place(
                 by=user,
                 note=gettext_noop("Placed by station staff on the citizen's behalf.") if on_behalf else "",
             )
-            order.station = station
             events.publish(
                 order_groups(order),
                 "order.placed",

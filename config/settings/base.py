@@ -189,7 +189,6 @@ ORDER_MAX_LEAD = timedelta(days=env.int("ORDER_MAX_LEAD_DAYS", default=90))
 ORDER_MAX_WINDOW = timedelta(hours=env.int("ORDER_MAX_WINDOW_HOURS", default=72))
 # Hours a volunteer may report for one order (in 0.5 h steps).
 MAX_HOURS_PER_ORDER = env.float("MAX_HOURS_PER_ORDER", default=24.0)
-IDEMPOTENCY_KEY_MAX_LENGTH = 100
 
 LOGGING = {
     "version": 1,
