@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from .choices import Level, OfferState, OrderState
-from .models import Offer, Order, OrderPhoto, StaffProfile, Transition, Unit
+from .models import Notification, Offer, Order, OrderPhoto, StaffProfile, TeamCell, Transition, Unit
 
 
 class InstituteListFilter(admin.SimpleListFilter):
@@ -86,13 +86,25 @@ class ReadOnlyAdminMixin:
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "level", "parent", "path", "jurisdiction_km"]
+    list_display = ["name", "code", "level", "parent", "path", "jurisdiction_km", "auto_dispatch"]
     list_filter = ["level", institute_filter("")]
     search_fields = ["name", "code", "address"]
     list_select_related = ["parent"]
     autocomplete_fields = ["parent"]
     readonly_fields = ["path"]
-    fields = ["name", "code", "level", "parent", "path", "lat", "lng", "jurisdiction_km", "address"]
+    fields = [
+        "name",
+        "code",
+        "level",
+        "parent",
+        "path",
+        "lat",
+        "lng",
+        "jurisdiction_km",
+        "address",
+        "auto_dispatch",
+        "auto_dispatch_teams",
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Unit | None = None) -> list[str]:
         # The materialized path of a whole subtree hangs on the parent; Unit.save() only
@@ -100,6 +112,27 @@ class UnitAdmin(admin.ModelAdmin):
         if obj is not None and obj.children.exists():
             return [*self.readonly_fields, "parent"]
         return list(self.readonly_fields)
+
+
+@admin.register(TeamCell)
+class TeamCellAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The matching index, to look at when a team is unexpectedly missing from the candidates."""
+
+    list_display = ["team", "category", "cell", "lat", "lng"]
+    list_filter = ["category"]
+    search_fields = ["team__name"]
+    list_select_related = ["team", "category"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What was sent to whom, and what is still waiting to go out."""
+
+    list_display = ["kind", "user", "phone", "order", "created_at", "sent_at", "attempts"]
+    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "phone", "text"]
+    list_select_related = ["user", "order"]
+    raw_id_fields = ["order"]
 
 
 @admin.register(StaffProfile)

@@ -37,7 +37,6 @@ from . import services
 from .choices import OfferState, OrderState
 from .errors import Forbidden, InvalidInput, NotFound
 from .filters import OrderFilter
-from .matching import team_candidates
 from .models import Offer, Order, Unit
 from .selectors import (
     dispatcher_unit,
@@ -45,12 +44,15 @@ from .selectors import (
     offers_visible_to,
     order_details_visible_to,
     orders_visible_to,
+    team_candidates,
 )
 from .serializers import (
+    CandidateQuerySerializer,
     CandidateSerializer,
     CompleteSerializer,
     DispatchSerializer,
     EvaluateSerializer,
+    MatchSerializer,
     NoteSerializer,
     OfferWithOrderSerializer,
     OrderCreateSerializer,
@@ -124,13 +126,25 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
         return self._render(order.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    @extend_schema(responses=CandidateSerializer(many=True))
+    @extend_schema(
+        parameters=[CandidateQuerySerializer],
+        responses=CandidateSerializer(many=True),
+        description=_(
+            "Eligible teams, best first. With explain=true the answer is an object that also says how far "
+            "the search went and, when no team qualifies, why."
+        ),
+    )
     @action(detail=True, methods=["get"])
     def candidates(self, request: Request, pk: str) -> Response:
-        order = get_object_or_404(Order, pk=self._visible(pk))
+        order = get_object_or_404(Order.objects.select_related("station"), pk=self._visible(pk))
         if not is_dispatcher(request.user):
             raise Forbidden(_("Only dispatchers may see candidate teams."))
-        return Response(CandidateSerializer(team_candidates(order), many=True).data)
+        params = CandidateQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        match = team_candidates(order, limit=params.validated_data.get("limit"))
+        if params.validated_data["explain"]:
+            return Response(MatchSerializer(match).data)
+        return Response(CandidateSerializer(match.candidates, many=True).data)
 
     @extend_schema(request=DispatchSerializer, responses=OrderSerializer)
     # Named apart from APIView.dispatch, which every request goes through.

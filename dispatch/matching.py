@@ -1,22 +1,66 @@
-"""Candidate teams for an order: a database prefilter, then exact ranking with geopy.
+"""Candidate teams for an order (DESIGN §4): an indexed prefilter, then exact ranking.
 
-The ranking functions are pure (no ORM) so that a faster prefilter or a smarter
-score can replace either half without touching the other.
+Two halves that meet at `TeamFacts`:
+
+* `search` asks the database for the few teams that can reach a point. Every team
+  is indexed (`TeamCell`, one row per category served) in a grid cell of a *reach
+  level*: teams whose radius is at most `level_km(L)` live in cells `level_km(L)`
+  wide, so a query reads, per level, only the handful of cells around the point.
+  The search distance starts at `MATCH_SEARCH_KM` and doubles while fewer than
+  `MATCH_MIN_CANDIDATES` teams qualify.
+* `rank` is pure (no ORM): eligibility and score from facts. It measures cheaply
+  (haversine) first and spends geopy's exact `geodesic` only where the cheap figure
+  could change the answer: a team near its radius, near the search distance or
+  the jurisdiction's edge, or among the best `limit`.
+
+`search_exhaustive` is the reference: every team, geodesic for each. The property
+tests hold the fast search to it.
 """
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 from geopy.distance import geodesic
 
-from volunteers.models import Team
+# Degrees ↔ kilometres, chosen to err on the side of a larger box: a degree of
+# latitude is at least 110.57 km (at the equator), a degree of longitude at least
+# 111.32·cos(φ) km (WGS84's equatorial radius times cos φ).
+KM_PER_DEGREE_LAT_MIN = 110.5
+KM_PER_DEGREE_LNG_EQUATOR = 111.32
+# Haversine on the mean sphere is within 0.6 % of the WGS84 geodesic; 1 % is the
+# margin inside which a cheap distance is not trusted to decide anything.
+CHEAP_ERROR = 0.01
+# A team exactly at its radius is inside it; a millimetre absorbs float noise.
+EDGE_KM = 1e-6
+EARTH_RADIUS_KM = 6371.0088
+# Reach levels grow by √2: level L holds teams with radius up to 2**(L/2) km.
+MAX_LEVEL_CAP = 40
 
-from .models import Order
-from .selectors import team_loads
 
-KM_PER_DEGREE_LAT = 111.32
+@dataclass(frozen=True)
+class Jurisdiction:
+    """The disk of the unit responsible for an order at its level."""
+
+    lat: float
+    lng: float
+    km: float
+
+
+@dataclass(frozen=True)
+class MatchQuery:
+    lat: float
+    lng: float
+    category_id: int
+    window_start: datetime
+    window_end: datetime
+    jurisdiction: Jurisdiction | None = None
+    exclude: frozenset[int] = frozenset()
+    limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -29,7 +73,16 @@ class TeamFacts:
     lng: float
     radius_km: float
     capacity: int
-    load: int
+    available_from: time = time(0, 0)
+    available_to: time = time(23, 59)
+    available_weekdays: str = "1234567"
+    offers_answered: int = 0
+    offers_accepted: int = 0
+    rating_sum: int = 0
+    rating_count: int = 0
+    response_seconds: float | None = None
+    # Orders accepted and not yet completed.
+    load: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,56 +95,346 @@ class Candidate:
     parts: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class Match:
+    """The ranked candidates and how they were found, so an empty answer can say why."""
+
+    candidates: list[Candidate]
+    searched_km: float
+    reachable: int = 0
+    unavailable: int = 0
+    at_capacity: int = 0
+    outside_jurisdiction: int = 0
+
+    @property
+    def explanation(self) -> str:
+        if self.candidates:
+            return _("%(n)d teams within %(km)g km.") % {"n": len(self.candidates), "km": self.searched_km}
+        if not self.reachable:
+            return _("No active team serving this category reaches this place within %(km)g km.") % {
+                "km": self.searched_km
+            }
+        return _(
+            "%(n)d teams reach this place but none can take it: %(busy)d at capacity, "
+            "%(off)d not available at that time, %(out)d outside the jurisdiction."
+        ) % {
+            "n": self.reachable,
+            "busy": self.at_capacity,
+            "off": self.unavailable,
+            "out": self.outside_jurisdiction,
+        }
+
+
+# --- geometry -------------------------------------------------------------------
+
+
+def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def exact_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    return geodesic((lat1, lng1), (lat2, lng2)).km
+
+
 def bounding_box(lat: float, lng: float, km: float) -> tuple[float, float, float, float]:
-    """(min_lat, max_lat, min_lng, max_lng) of a square that holds every point within `km`."""
-    dlat = km / KM_PER_DEGREE_LAT
-    cos = max(math.cos(math.radians(lat)), 1e-6)
-    dlng = km / (KM_PER_DEGREE_LAT * cos)
-    return lat - dlat, lat + dlat, lng - dlng, lng + dlng
+    """(min_lat, max_lat, min_lng, max_lng) of a box that holds every point within `km` (geodesic)."""
+    # 1 % more: a geodesic can leave the parallel box near its corners by a hair.
+    km = km * 1.01 + 0.01
+    dlat = km / KM_PER_DEGREE_LAT_MIN
+    lo, hi = max(lat - dlat, -90.0), min(lat + dlat, 90.0)
+    cos = math.cos(math.radians(max(abs(lo), abs(hi))))
+    dlng = 180.0 if cos < 1e-6 else min(km / (KM_PER_DEGREE_LNG_EQUATOR * cos), 180.0)
+    return lo, hi, lng - dlng, lng + dlng
 
 
-def rank(lat: float, lng: float, teams: list[TeamFacts]) -> list[Candidate]:
-    """Eligible teams (radius reaches the point, capacity free), nearest and least busy first."""
-    out = []
-    for t in teams:
-        if t.load >= t.capacity:
-            continue
-        distance = geodesic((lat, lng), (t.lat, t.lng)).km
-        if distance > t.radius_km:
-            continue
-        load_share = t.load / t.capacity if t.capacity else 1.0
-        # Lower is better: a kilometre weighs as much as a tenth of the team's capacity in use.
-        score = round(distance + 10 * load_share, 4)
-        reason = _("%(km).1f km · %(load)d/%(cap)d busy") % {"km": distance, "load": t.load, "cap": t.capacity}
-        out.append(
-            Candidate(
-                team=t.id,
-                name=t.name,
-                distance_km=round(distance, 3),
-                score=score,
-                reason=reason,
-                parts={"distance_km": round(distance, 3), "load": load_share},
-            )
-        )
-    out.sort(key=lambda c: (c.score, c.distance_km, c.team))
-    return out
+def reach_level(radius_km: float) -> int:
+    """The smallest level whose width covers the radius."""
+    return min(max(0, math.ceil(2 * math.log2(max(radius_km, 1.0)) - 1e-9)), MAX_LEVEL_CAP)
 
 
-def team_candidates(order: Order, *, limit: int | None = None) -> list[Candidate]:
-    """Active teams serving the order's category whose radius reaches it, ranked."""
-    min_lat, max_lat, min_lng, max_lng = bounding_box(order.lat, order.lng, settings.MAX_TEAM_RADIUS_KM)
-    rows = list(
-        Team.objects.filter(
-            active=True,
-            categories=order.category_id,
-            home_lat__range=(min_lat, max_lat),
-            home_lng__range=(min_lng, max_lng),
-        ).values_list("id", "name", "home_lat", "home_lng", "radius_km", "capacity")
+def level_km(level: int) -> float:
+    return 2 ** (level / 2)
+
+
+def _cell_degrees(level: int) -> float:
+    return level_km(level) / KM_PER_DEGREE_LAT_MIN
+
+
+def cell_of(level: int, lat: float, lng: float) -> int:
+    """One integer per (level, cell): level, then the row, then the column."""
+    deg = _cell_degrees(level)
+    row = math.floor((lat + 90.0) / deg)
+    col = math.floor((lng + 180.0) / deg)
+    return (level * 1_000_000 + row) * 1_000_000 + col
+
+
+def team_cell(lat: float, lng: float, radius_km: float) -> int:
+    return cell_of(reach_level(radius_km), lat, lng)
+
+
+def cells_within(lat: float, lng: float, km: float, *, max_radius_km: float) -> list[int]:
+    """Every cell, at every level, that can hold a team within `km` of the point that reaches it."""
+    cells: list[int] = []
+    for level in range(reach_level(max_radius_km) + 1):
+        # A team of this level reaches at most level_km(level): look no farther.
+        reach = min(level_km(level), km)
+        lo_lat, hi_lat, lo_lng, hi_lng = bounding_box(lat, lng, reach)
+        deg = _cell_degrees(level)
+        rows = range(math.floor((lo_lat + 90.0) / deg), math.floor((hi_lat + 90.0) / deg) + 1)
+        cols = range(math.floor((lo_lng + 180.0) / deg), math.floor((hi_lng + 180.0) / deg) + 1)
+        cells += [(level * 1_000_000 + r) * 1_000_000 + c for r in rows for c in cols]
+    return cells
+
+
+def search_steps(max_radius_km: float) -> list[float]:
+    """The search distances tried in turn: MATCH_SEARCH_KM, doubled, up to the largest radius."""
+    step = min(settings.MATCH_SEARCH_KM, max_radius_km)
+    steps = [step]
+    while steps[-1] < max_radius_km:
+        steps.append(min(steps[-1] * 2, max_radius_km))
+    return steps
+
+
+# --- eligibility (pure predicates) ------------------------------------------------
+
+
+def is_available(facts: TeamFacts, start: datetime, end: datetime) -> bool:
+    """The team's service hours on one of its weekdays overlap the requested window."""
+    tz = ZoneInfo(settings.TIME_ZONE)
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    day = local_start.date() - timedelta(days=1)  # a shift that began the evening before may still run
+    while day <= local_end.date():
+        if str(day.isoweekday()) in facts.available_weekdays:
+            open_at = datetime.combine(day, facts.available_from, tz)
+            close_day = day + timedelta(days=1) if facts.available_to <= facts.available_from else day
+            close_at = datetime.combine(close_day, facts.available_to, tz)
+            if open_at < local_end and local_start < close_at:
+                return True
+        day += timedelta(days=1)
+    return False
+
+
+def has_capacity(facts: TeamFacts) -> bool:
+    return facts.load < facts.capacity
+
+
+# --- score --------------------------------------------------------------------------
+
+
+def _weights() -> dict[str, float]:
+    weights = settings.MATCH_WEIGHTS
+    total = sum(weights.values()) or 1.0
+    return {k: v / total for k, v in weights.items()}
+
+
+def _score_parts(facts: TeamFacts, distance_km: float) -> dict[str, float]:
+    """Each part in [0, 1], higher is better. Teams with little history lean on a prior."""
+    prior_n = settings.MATCH_PRIOR_WEIGHT
+    acceptance = (facts.offers_accepted + prior_n * settings.MATCH_PRIOR_ACCEPTANCE) / (facts.offers_answered + prior_n)
+    rating = (facts.rating_sum + prior_n * settings.MATCH_PRIOR_RATING) / (facts.rating_count + prior_n)
+    response_min = (
+        facts.response_seconds / 60 if facts.response_seconds is not None else settings.MATCH_PRIOR_RESPONSE_MIN
     )
-    loads = team_loads([r[0] for r in rows])
-    facts = [
-        TeamFacts(id=r[0], name=r[1], lat=r[2], lng=r[3], radius_km=r[4], capacity=r[5], load=loads.get(r[0], 0))
-        for r in rows
+    return {
+        "distance": 1 / (1 + distance_km / settings.MATCH_DISTANCE_SCALE_KM),
+        "load": 1 - facts.load / facts.capacity if facts.capacity else 0.0,
+        "acceptance": acceptance,
+        "rating": (rating - 1) / 4,
+        "response": 1 / (1 + response_min / settings.MATCH_RESPONSE_SCALE_MIN),
+    }
+
+
+def score(facts: TeamFacts, distance_km: float) -> tuple[float, dict[str, float]]:
+    parts = _score_parts(facts, distance_km)
+    weights = _weights()
+    return sum(weights.get(k, 0.0) * v for k, v in parts.items()), parts
+
+
+def _distance_sensitivity() -> float:
+    """How much the score can move per km of distance error (the distance part's steepest slope)."""
+    return _weights().get("distance", 0.0) / settings.MATCH_DISTANCE_SCALE_KM
+
+
+def reason(facts: TeamFacts, distance_km: float, parts: dict[str, float]) -> str:
+    bits = [
+        _("%(km).1f km") % {"km": distance_km},
+        _("%(load)d/%(cap)d busy") % {"load": facts.load, "cap": facts.capacity},
     ]
-    ranked = rank(order.lat, order.lng, facts)
-    return ranked[:limit] if limit else ranked
+    if facts.rating_count:
+        bits.append(_("%(stars).1f★") % {"stars": facts.rating_sum / facts.rating_count})
+    else:
+        bits.append(_("not yet rated"))
+    if facts.offers_answered:
+        bits.append(_("accepts %(pct)d%%") % {"pct": round(100 * facts.offers_accepted / facts.offers_answered)})
+    if facts.response_seconds is not None:
+        bits.append(_("answers in ~%(min)d min") % {"min": max(1, round(facts.response_seconds / 60))})
+    return " · ".join(bits)
+
+
+# --- ranking --------------------------------------------------------------------------
+
+
+class _Measured:
+    """A team's distance: cheap until it must be exact."""
+
+    __slots__ = ("facts", "km", "exact")
+
+    def __init__(self, facts: TeamFacts, query: MatchQuery) -> None:
+        self.facts = facts
+        self.km = haversine_km(query.lat, query.lng, facts.lat, facts.lng)
+        self.exact = False
+
+    def make_exact(self, query: MatchQuery) -> float:
+        if not self.exact:
+            self.km = exact_km(query.lat, query.lng, self.facts.lat, self.facts.lng)
+            self.exact = True
+        return self.km
+
+    def within(self, limit_km: float, query: MatchQuery) -> bool:
+        if not self.exact:
+            if self.km <= limit_km * (1 - CHEAP_ERROR):
+                return True
+            if self.km > limit_km * (1 + CHEAP_ERROR) + EDGE_KM:
+                return False
+            self.make_exact(query)
+        return self.km <= limit_km + EDGE_KM
+
+
+def _in_jurisdiction(facts: TeamFacts, j: Jurisdiction | None) -> bool:
+    if j is None:
+        return True
+    cheap = haversine_km(j.lat, j.lng, facts.lat, facts.lng)
+    if cheap <= j.km * (1 - CHEAP_ERROR):
+        return True
+    if cheap > j.km * (1 + CHEAP_ERROR) + EDGE_KM:
+        return False
+    return exact_km(j.lat, j.lng, facts.lat, facts.lng) <= j.km + EDGE_KM
+
+
+def qualify(
+    query: MatchQuery,
+    teams: Iterable[TeamFacts],
+    searched_km: float,
+    loads: Callable[[list[int]], dict[int, int]] | None = None,
+) -> tuple[list[_Measured], Match]:
+    """The teams that may take the order, and the tally of those that may not.
+
+    `loads` reads the current load of the teams that got this far (the database's
+    facts come without it: counting orders for every team in the box would cost more).
+    """
+    tally = Match(candidates=[], searched_km=searched_km)
+    near = []
+    for facts in teams:
+        if facts.id in query.exclude:
+            continue
+        m = _Measured(facts, query)
+        if not (m.within(facts.radius_km, query) and m.within(searched_km, query)):
+            continue
+        tally.reachable += 1
+        if not _in_jurisdiction(facts, query.jurisdiction):
+            tally.outside_jurisdiction += 1
+        elif not is_available(facts, query.window_start, query.window_end):
+            tally.unavailable += 1
+        else:
+            near.append(m)
+    if loads is not None and near:
+        current = loads([m.facts.id for m in near])
+        for m in near:
+            m.facts = replace(m.facts, load=current.get(m.facts.id, 0))
+    out = []
+    for m in near:
+        if has_capacity(m.facts):
+            out.append(m)
+        else:
+            tally.at_capacity += 1
+    return out, tally
+
+
+def rank(query: MatchQuery, qualified: list[_Measured]) -> list[Candidate]:
+    """Best first; exact distances only for the teams that can end up in the answer."""
+    slack = _distance_sensitivity()
+    scored = []
+    for m in qualified:
+        s, _parts = score(m.facts, m.km)
+        # The score's possible error while the distance is cheap (zero once exact).
+        err = 0.0 if m.exact else slack * m.km * CHEAP_ERROR
+        scored.append((s, err, m))
+    if query.limit is not None and len(scored) > query.limit:
+        # A team can be in the top `limit` only if its best case beats the limit-th worst case.
+        worst_cases = sorted((s - err for s, err, _m in scored), reverse=True)
+        bar = worst_cases[query.limit - 1]
+        scored = [row for row in scored if row[0] + row[1] >= bar]
+    return _finish(query, [(m.facts, m.make_exact(query)) for _s, _err, m in scored])
+
+
+def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]]) -> list[Candidate]:
+    rows = []
+    for facts, km in measured:
+        s, parts = score(facts, km)
+        rows.append((-s, round(km, 3), facts.id, facts, km, s, parts))
+    rows.sort(key=lambda r: r[:3])
+    if query.limit is not None:
+        rows = rows[: query.limit]
+    return [
+        Candidate(
+            team=facts.id,
+            name=facts.name,
+            distance_km=rounded_km,
+            score=round(s, 4),
+            reason=reason(facts, km, parts),
+            parts={k: round(v, 4) for k, v in parts.items()},
+        )
+        for _neg, rounded_km, _id, facts, km, s, parts in rows
+    ]
+
+
+def search_in_memory(query: MatchQuery, teams: Sequence[TeamFacts]) -> Match:
+    """The fast rules over teams already in memory (facts with their loads)."""
+    steps = search_steps(settings.MAX_TEAM_RADIUS_KM)
+    for searched_km in steps:
+        qualified, tally = qualify(query, teams, searched_km)
+        if len(qualified) >= settings.MATCH_MIN_CANDIDATES or searched_km == steps[-1]:
+            tally.candidates = rank(query, qualified)
+            return tally
+    raise AssertionError("unreachable: the last step always returns")
+
+
+def search_exhaustive(query: MatchQuery, teams: Sequence[TeamFacts]) -> list[Candidate]:
+    """The reference answer, written plainly: every team, the exact geodesic for each."""
+    steps = search_steps(settings.MAX_TEAM_RADIUS_KM)
+    for searched_km in steps:
+        eligible = []
+        for facts in teams:
+            km = exact_km(query.lat, query.lng, facts.lat, facts.lng)
+            j = query.jurisdiction
+            if (
+                facts.id not in query.exclude
+                and km <= facts.radius_km + EDGE_KM
+                and km <= searched_km + EDGE_KM
+                and (j is None or exact_km(j.lat, j.lng, facts.lat, facts.lng) <= j.km + EDGE_KM)
+                and is_available(facts, query.window_start, query.window_end)
+                and has_capacity(facts)
+            ):
+                eligible.append((facts, km))
+        if len(eligible) >= settings.MATCH_MIN_CANDIDATES or searched_km == steps[-1]:
+            return _finish(query, eligible)
+    raise AssertionError("unreachable: the last step always returns")
+
+
+def search(query: MatchQuery) -> Match:
+    """Candidates from the database: the indexed cells around the point, widening while too few qualify."""
+    from .selectors import team_facts_in_cells, team_loads  # the selectors build on this module
+
+    steps = search_steps(settings.MAX_TEAM_RADIUS_KM)
+    for searched_km in steps:
+        cells = cells_within(query.lat, query.lng, searched_km, max_radius_km=settings.MAX_TEAM_RADIUS_KM)
+        box = bounding_box(query.lat, query.lng, searched_km)
+        facts = team_facts_in_cells(category_id=query.category_id, cells=cells, box=box)
+        qualified, tally = qualify(query, facts, searched_km, loads=team_loads)
+        if len(qualified) >= settings.MATCH_MIN_CANDIDATES or searched_km == steps[-1]:
+            tally.candidates = rank(query, qualified)
+            return tally
+    raise AssertionError("unreachable: the last step always returns")

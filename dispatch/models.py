@@ -30,6 +30,19 @@ class Unit(models.Model):
     lng = models.FloatField(_("longitude"))
     jurisdiction_km = models.FloatField(_("jurisdiction radius (km)"), default=5.0)
     address = models.CharField(_("address"), max_length=200, blank=True)
+    # Orders this unit answers for go out by themselves to the best candidates in this mode.
+    auto_dispatch = models.CharField(
+        _("auto-dispatch"),
+        max_length=10,
+        choices=DispatchMode.choices,
+        blank=True,
+        help_text=_("Leave empty to dispatch by hand. Staff can always recall and dispatch again."),
+    )
+    auto_dispatch_teams = models.PositiveSmallIntegerField(
+        _("teams per auto-dispatch"),
+        default=3,
+        help_text=_("How many of the best candidates a broadcast or cascade goes to (directed: always one)."),
+    )
 
     class Meta:
         verbose_name = _("unit")
@@ -137,6 +150,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # When the order reached its level: the escalation clock runs from here (or from created_at).
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    # The last reminder that an order at the top level is still waiting.
+    reminded_at = models.DateTimeField(_("reminded at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("order")
@@ -165,6 +182,12 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def is_past_rating_period(self) -> bool:
         return bool(self.completed_at and timezone.now() - self.completed_at >= settings.AUTO_CLOSE_AFTER)
 
+    def is_past_escalation_time(self) -> bool:
+        return timezone.now() - (self.escalated_at or self.created_at) >= settings.ESCALATE_AFTER
+
+    def is_below_center(self) -> bool:
+        return self.level < Level.CENTER
+
     # --- transitions: each changes only this row ---------------------------
     @transition(field=state, source=OrderState.SUBMITTED, target=OrderState.DISPATCHING)
     def dispatch(self, *, mode: str, cascade_queue: list[int]) -> None:
@@ -182,6 +205,19 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def requeue(self) -> None:
         # Every offer was declined or expired: widen the search one tier up.
         self.level = min(self.level + 1, Level.CENTER)
+        self.escalated_at = timezone.now()
+        self.cascade_queue = []
+
+    @transition(
+        field=state,
+        source=[OrderState.SUBMITTED, OrderState.DISPATCHING],
+        target=OrderState.SUBMITTED,
+        conditions=[is_past_escalation_time, is_below_center],
+    )
+    def escalate(self) -> None:
+        # Not accepted in time: the next tier's dispatchers take it over, with a wider search.
+        self.level += 1
+        self.escalated_at = timezone.now()
         self.cascade_queue = []
 
     @transition(field=state, source=OrderState.DISPATCHING, target=OrderState.SUBMITTED)
@@ -248,6 +284,7 @@ class Offer(ConcurrentTransitionMixin, models.Model):
         related_name="+",
         verbose_name=_("responded by"),
     )
+    reminded_at = models.DateTimeField(_("reminded at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("offer")
@@ -324,6 +361,76 @@ class Transition(models.Model):
         if self.pk is not None:
             raise ValueError("The transition log is append-only.")
         super().save(*args, **kwargs)
+
+
+class TeamCell(models.Model):
+    """The matching index: one row per team and category served, filed under the team's reach cell.
+
+    Derived from the team (see `dispatch.matching`); `matching_index_refresh` keeps it.
+    """
+
+    team = models.ForeignKey("volunteers.Team", on_delete=models.CASCADE, related_name="cells")
+    category = models.ForeignKey("requests_app.Category", on_delete=models.CASCADE, related_name="+")
+    cell = models.BigIntegerField()
+    lat = models.FloatField()
+    lng = models.FloatField()
+
+    class Meta:
+        verbose_name = _("matching cell")
+        verbose_name_plural = _("matching cells")
+        constraints = [models.UniqueConstraint(fields=["team", "category"], name="teamcell_once_per_category")]
+        # The candidate query reads (category, cell) with a latitude range; on PostgreSQL the
+        # index carries the rest, so the box is answered from the index alone.
+        indexes = [
+            models.Index(fields=["category", "cell", "lat"], include=["lng", "team"], name="teamcell_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"team {self.team_id} / category {self.category_id} @ {self.cell}"
+
+
+class Notification(models.Model):
+    """A message to one person, kept so that none is lost: sent from Celery, marked when sent."""
+
+    class Kind(models.TextChoices):
+        ORDER_ACCEPTED = "order_accepted", _("order accepted")
+        ORDER_STARTED = "order_started", _("volunteers on site")
+        ORDER_COMPLETED = "order_completed", _("order completed")
+        OFFER_NEW = "offer_new", _("new offer")
+        OFFER_REMINDER = "offer_reminder", _("offer about to expire")
+        OFFER_WITHDRAWN = "offer_withdrawn", _("offer withdrawn")
+        ORDER_ESCALATED = "order_escalated", _("order escalated")
+        ORDER_WAITING = "order_waiting", _("order still waiting")
+        LOW_RATING = "low_rating", _("low rating")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    # For a citizen without an account (代点单) the contact phone is all there is.
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications", verbose_name=_("order")
+    )
+    text = models.TextField(_("text"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["sent_at", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.user or self.phone}"
 
 
 def order_photo_path(instance: "OrderPhoto", filename: str) -> str:

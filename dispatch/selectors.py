@@ -1,12 +1,19 @@
 """Reads that several callers share: who may see what."""
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from volunteers.models import Membership, Team
 
-from .choices import OfferState, OrderState, Role
-from .models import Offer, Order, Transition, Unit
+from .choices import Level, OfferState, OrderState, Role
+from .matching import Jurisdiction, Match, MatchQuery, TeamFacts, search
+from .models import Notification, Offer, Order, TeamCell, Transition, Unit
 
 BUSY_STATES = (OrderState.ACCEPTED, OrderState.IN_SERVICE)
 
@@ -109,5 +116,142 @@ def team_loads(team_ids: list[int]) -> dict[int, int]:
     return {row["team_id"]: row["n"] for row in rows}
 
 
+FACT_FIELDS = (
+    "team_id",
+    "team__name",
+    "team__home_lat",
+    "team__home_lng",
+    "team__radius_km",
+    "team__capacity",
+    "team__available_from",
+    "team__available_to",
+    "team__available_weekdays",
+    "team__offers_answered",
+    "team__offers_accepted",
+    "team__rating_sum",
+    "team__rating_count",
+    "team__response_seconds",
+)
+
+
+def team_facts_in_cells(
+    *, category_id: int, cells: list[int], box: tuple[float, float, float, float]
+) -> list[TeamFacts]:
+    """Active teams serving the category, filed in these cells, whose home lies in the box (load left at 0)."""
+    min_lat, max_lat, min_lng, max_lng = box
+    rows = TeamCell.objects.filter(
+        category_id=category_id,
+        cell__in=cells,
+        lat__range=(min_lat, max_lat),
+        lng__range=(min_lng, max_lng),
+        team__active=True,
+    ).values_list(*FACT_FIELDS)
+    return [TeamFacts(*row) for row in rows]
+
+
+def team_facts(*, category_id: int | None = None, team_ids: list[int] | None = None) -> list[TeamFacts]:
+    """Every active team (serving the category, or of these ids) with its load: the input of brute-force scans."""
+    qs = Team.objects.filter(active=True).order_by("id")
+    if category_id is not None:
+        qs = qs.filter(categories=category_id)
+    if team_ids is not None:
+        qs = qs.filter(pk__in=team_ids)
+    rows = list(qs.values_list("id", *(f.removeprefix("team__") for f in FACT_FIELDS[1:])))
+    loads = team_loads([row[0] for row in rows])
+    return [TeamFacts(*row, load=loads.get(row[0], 0)) for row in rows]
+
+
 def pending_offers(order: Order) -> QuerySet[Offer]:
     return order.offers.filter(state=OfferState.PENDING)
+
+
+def responsible_unit(order: Order) -> Unit:
+    """The unit that answers for the order at its level: its station, institute, then the center."""
+    ids = [int(p) for p in order.station.path.split("/") if p]
+    unit_id = ids[max(0, len(ids) - order.level)]
+    return order.station if unit_id == order.station_id else Unit.objects.get(pk=unit_id)
+
+
+def match_query(order: Order, *, limit: int | None = None) -> MatchQuery:
+    """What the order asks of a team; teams that already said no (or let it lapse) are left out."""
+    unit = responsible_unit(order)
+    declined = Offer.objects.filter(order=order, state__in=(OfferState.DECLINED, OfferState.EXPIRED))
+    return MatchQuery(
+        lat=order.lat,
+        lng=order.lng,
+        category_id=order.category_id,
+        window_start=order.window_start,
+        window_end=order.window_end,
+        jurisdiction=Jurisdiction(unit.lat, unit.lng, unit.jurisdiction_km),
+        exclude=frozenset(declined.values_list("team_id", flat=True)),
+        limit=limit,
+    )
+
+
+def team_candidates(order: Order, *, limit: int | None = None) -> Match:
+    """Eligible teams for the order, best first, each with its reason (DESIGN §4)."""
+    return search(match_query(order, limit=limit if limit is not None else settings.MATCH_LIMIT))
+
+
+@dataclass
+class DueWork:
+    offers_to_expire: list[int]
+    offers_to_remind: list[int]
+    orders_to_escalate: list[tuple[int, int]]
+    orders_to_close: list[int]
+    notifications_to_send: list[int]
+
+    def counts(self) -> dict[str, int]:
+        return {name: len(value) for name, value in self.__dict__.items()}
+
+
+# One sweep takes at most this many of each kind; the next sweep takes the rest.
+SWEEP_BATCH = 500
+# A notification gets this long to be sent by its own message before the sweep steps in.
+NOTIFICATION_GRACE = timedelta(minutes=1)
+NOTIFICATION_MAX_ATTEMPTS = 5
+
+
+def due_work(now: datetime | None = None) -> DueWork:
+    """Every timer that is due now, read from the database alone."""
+    now = now or timezone.now()
+    pending = Offer.objects.filter(state=OfferState.PENDING)
+    # Offers all live OFFER_EXPIRY long, so "past the reminder share of its time" is a fixed
+    # distance before expiry; offer_remind checks each exactly.
+    remind_before = settings.OFFER_EXPIRY * (1 - settings.OFFER_REMIND_AT)
+    waiting = Order.objects.filter(state__in=(OrderState.SUBMITTED, OrderState.DISPATCHING)).annotate(
+        clock=Coalesce("escalated_at", "created_at")
+    )
+    overdue = now - settings.ESCALATE_AFTER
+    escalate = waiting.filter(clock__lte=overdue).filter(
+        Q(level__lt=Level.CENTER) | Q(reminded_at__isnull=True) | Q(reminded_at__lte=overdue)
+    )
+    return DueWork(
+        offers_to_expire=list(pending.filter(expires_at__lte=now).values_list("pk", flat=True)[:SWEEP_BATCH]),
+        offers_to_remind=list(
+            pending.filter(
+                reminded_at__isnull=True, expires_at__gt=now, expires_at__lte=now + remind_before
+            ).values_list("pk", flat=True)[:SWEEP_BATCH]
+        ),
+        orders_to_escalate=list(escalate.order_by("clock").values_list("pk", "level")[:SWEEP_BATCH]),
+        orders_to_close=list(
+            Order.objects.filter(state=OrderState.COMPLETED, completed_at__lte=now - settings.AUTO_CLOSE_AFTER)
+            .order_by("completed_at")
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        ),
+        notifications_to_send=list(
+            Notification.objects.filter(
+                sent_at__isnull=True, created_at__lte=now - NOTIFICATION_GRACE, attempts__lt=NOTIFICATION_MAX_ATTEMPTS
+            )
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        ),
+    )
+
+
+def teams_with_recent_activity(since: timedelta | None = None) -> list[int]:
+    """Teams whose record may have moved since the last roll-up: an answered offer or a rating."""
+    since_at = timezone.now() - (since or timedelta(seconds=2 * settings.TEAM_STATS_INTERVAL_S))
+    answered = Offer.objects.filter(responded_at__gte=since_at).values_list("team_id", flat=True)
+    rated = Order.objects.filter(closed_at__gte=since_at, team__isnull=False).values_list("team_id", flat=True)
+    return sorted(set(answered) | set(rated))

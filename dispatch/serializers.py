@@ -267,6 +267,21 @@ class CandidateSerializer(serializers.Serializer):
     parts = serializers.DictField(child=serializers.FloatField())
 
 
+class CandidateQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    explain = serializers.BooleanField(required=False, default=False)
+
+
+class MatchSerializer(serializers.Serializer):
+    candidates = CandidateSerializer(many=True)
+    searched_km = serializers.FloatField()
+    reachable = serializers.IntegerField(help_text="Teams whose radius reaches the order within searched_km.")
+    at_capacity = serializers.IntegerField()
+    unavailable = serializers.IntegerField()
+    outside_jurisdiction = serializers.IntegerField()
+    explanation = serializers.CharField()
+
+
 class EventSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
     type = serializers.CharField()

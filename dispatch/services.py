@@ -2,11 +2,13 @@
 transition and publishes its events after commit."""
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Avg, Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -17,16 +19,28 @@ from realtime import events
 from realtime import groups as g
 from volunteers.models import Team
 
+from . import notifications
 from .choices import DispatchMode, OfferState, OrderState
 from .errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
-from .models import Offer, Order, Transition
-from .selectors import is_dispatcher, orders_visible_to, pending_offers, placed_by, team_ids_of, team_load
+from .matching import team_cell
+from .models import Notification, Offer, Order, TeamCell, Transition, Unit
+from .selectors import (
+    is_dispatcher,
+    orders_visible_to,
+    pending_offers,
+    placed_by,
+    responsible_unit,
+    team_candidates,
+    team_ids_of,
+    team_load,
+)
 
 # The event each order transition publishes (DESIGN §5 names them).
 ORDER_EVENTS = {
     "dispatch": "order.dispatched",
     "accept": "order.accepted",
     "requeue": "order.escalated",
+    "escalate": "order.escalated",
     "recall": "order.recalled",
     "reject": "order.rejected",
     "cancel": "order.cancelled",
@@ -96,6 +110,7 @@ def _action_past(action: str) -> str:
         "dispatch": _("dispatched"),
         "accept": _("accepted"),
         "requeue": _("requeued"),
+        "escalate": _("escalated"),
         "recall": _("recalled"),
         "reject": _("rejected"),
         "cancel": _("cancelled"),
@@ -128,12 +143,17 @@ def order_transition(
     groups = order_groups(order)
     if team_before and team_before != order.team_id:
         groups.append(g.team(team_before))  # the team that just let go of the order hears it too
+    event_type = ORDER_EVENTS[action]
     events.publish(
         groups,
-        ORDER_EVENTS[action],
+        event_type,
         {"order": order_summary(order), "by": getattr(by, "pk", None), **(event_payload or {})},
         order_id=order.pk,
     )
+    climbed = action in ("requeue", "escalate")
+    notifications.for_event(event_type, order, unit=responsible_unit(order) if climbed else None)
+    if climbed:
+        auto_dispatch_later(order)
     return order
 
 
@@ -178,6 +198,7 @@ def _offer_record(offer: Offer, *, action: str, from_state: str, by: AbstractBas
         {"offer": offer_summary(offer), "order": order_summary(order)},
         order_id=order.pk,
     )
+    notifications.for_event(OFFER_EVENTS[action], order, offer=offer)
 
 
 def offer_summary(offer: Offer) -> dict[str, Any]:
@@ -218,7 +239,32 @@ def _offer_create(order: Order, team: Team, *, mode: str, rank: int) -> Offer:
         expires_at=timezone.now() + settings.OFFER_EXPIRY,
     )
     _offer_record(offer, action="create", from_state="", by=None)
+    transaction.on_commit(lambda: _schedule_offer_timers(offer.pk, offer.created_at, offer.expires_at))
     return offer
+
+
+def _schedule_offer_timers(offer_id: int, created_at: datetime, expires_at: datetime) -> None:
+    """Expire (and remind) on time; the periodic sweep catches any message that gets lost."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return  # no broker to hold a timer: the in-process sweep does it
+    from .tasks import expire_offer, remind_offer
+
+    remind_at = created_at + (expires_at - created_at) * settings.OFFER_REMIND_AT
+    remind_offer.apply_async((offer_id,), eta=remind_at)
+    expire_offer.apply_async((offer_id,), eta=expires_at)
+
+
+def auto_dispatch_later(order: Order) -> None:
+    """After commit, let the order go out by itself if its unit dispatches automatically."""
+    if order.state != OrderState.SUBMITTED:
+        return
+
+    def enqueue() -> None:
+        from .tasks import auto_dispatch_order
+
+        auto_dispatch_order.delay(order.pk)
+
+    transaction.on_commit(enqueue)
 
 
 def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
@@ -266,6 +312,23 @@ def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any]) -> list[Te
     return [teams[i] for i in ids]
 
 
+def _dispatch(order: Order, teams: list[Team], *, mode: str, by: AbstractBaseUser | None, note: str = "") -> None:
+    ensure_can(order, "dispatch")
+    now_teams = teams[:1] if mode == DispatchMode.CASCADE else teams
+    queue = [t.pk for t in teams[1:]] if mode == DispatchMode.CASCADE else []
+    order_transition(
+        order,
+        "dispatch",
+        by=by,
+        note=note,
+        mode=mode,
+        cascade_queue=queue,
+        event_payload={"teams": [t.pk for t in teams], "auto": by is None},
+    )
+    for rank, team in enumerate(now_teams, start=1):
+        _offer_create(order, team, mode=mode, rank=rank)
+
+
 def order_dispatch(
     *, order_id: int, user: AbstractBaseUser, mode: str, team_ids: Iterable[Any], note: str = ""
 ) -> Order:
@@ -274,20 +337,44 @@ def order_dispatch(
     with transaction.atomic():
         order = lock_order(order_id)
         teams = _clean_team_ids(order, mode, team_ids)
-        ensure_can(order, "dispatch")
-        now_teams = teams[:1] if mode == DispatchMode.CASCADE else teams
-        queue = [t.pk for t in teams[1:]] if mode == DispatchMode.CASCADE else []
-        order_transition(
+        _dispatch(order, teams, mode=mode, by=user, note=note)
+    return order
+
+
+def auto_dispatch_setting(unit: Unit) -> Unit | None:
+    """The unit whose auto-dispatch applies: this one, else the nearest ancestor that has it on."""
+    ids = [int(p) for p in unit.path.split("/") if p]
+    settings_of = dict(Unit.objects.filter(pk__in=ids).exclude(auto_dispatch="").values_list("pk", "auto_dispatch"))
+    for pk in reversed(ids):
+        if pk in settings_of:
+            return unit if pk == unit.pk else Unit.objects.get(pk=pk)
+    return None
+
+
+def order_auto_dispatch(*, order_id: int) -> Order | None:
+    """Send a waiting order to its best candidates when its unit dispatches automatically.
+
+    Idempotent: an order that is no longer waiting, or has no eligible team, is left as it is
+    (dispatchers see it in their queue; escalation moves it on in time)."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("station").filter(pk=order_id).first()
+        if order is None or order.state != OrderState.SUBMITTED:
+            return order
+        rule = auto_dispatch_setting(responsible_unit(order))
+        if rule is None:
+            return order
+        many = 1 if rule.auto_dispatch == DispatchMode.DIRECTED else max(1, rule.auto_dispatch_teams)
+        best = team_candidates(order, limit=many).candidates
+        if not best:
+            return order
+        teams = {t.pk: t for t in Team.objects.filter(pk__in=[c.team for c in best])}
+        _dispatch(
             order,
-            "dispatch",
-            by=user,
-            note=note,
-            mode=mode,
-            cascade_queue=queue,
-            event_payload={"teams": [t.pk for t in teams]},
+            [teams[c.team] for c in best],
+            mode=rule.auto_dispatch,
+            by=None,
+            note=gettext_noop("Dispatched automatically to the best candidates."),
         )
-        for rank, team in enumerate(now_teams, start=1):
-            _offer_create(order, team, mode=mode, rank=rank)
     return order
 
 
@@ -412,3 +499,207 @@ def order_auto_close(*, order_id: int) -> Order:
         if order.state == OrderState.COMPLETED and can_proceed(order.auto_close):
             order_transition(order, "auto_close", by=None, note=gettext_noop("Closed without a rating."))
     return order
+
+
+# --- the matching index and the teams' record ----------------------------------------
+
+
+def matching_index_refresh(*, team_ids: Iterable[int] | None = None, batch_size: int = 20_000) -> int:
+    """File teams (all, or these) in the matching index again; call after a team's place, radius or
+    categories change. Returns the number of index rows written."""
+    through = Team.categories.through
+    teams = Team.objects.order_by("id")
+    if team_ids is not None:
+        team_ids = list(team_ids)
+        teams = teams.filter(pk__in=team_ids)
+    written = 0
+    with transaction.atomic():
+        stale = TeamCell.objects.all() if team_ids is None else TeamCell.objects.filter(team_id__in=team_ids)
+        stale.delete()
+        last = 0
+        while True:
+            chunk = list(teams.filter(pk__gt=last).values_list("id", "home_lat", "home_lng", "radius_km")[:batch_size])
+            if not chunk:
+                break
+            last = chunk[-1][0]
+            served: dict[int, list[int]] = {}
+            for team_id, category_id in through.objects.filter(team_id__in=[c[0] for c in chunk]).values_list(
+                "team_id", "category_id"
+            ):
+                served.setdefault(team_id, []).append(category_id)
+            rows = [
+                TeamCell(team_id=tid, category_id=cat, cell=team_cell(lat, lng, radius), lat=lat, lng=lng)
+                for tid, lat, lng, radius in chunk
+                for cat in served.get(tid, ())
+            ]
+            TeamCell.objects.bulk_create(rows, batch_size=5000)
+            written += len(rows)
+    return written
+
+
+def team_stats_refresh(*, team_ids: Iterable[int] | None = None) -> int:
+    """Roll up each team's record for ranking: offers answered and accepted, ratings, response time.
+
+    Idempotent: it recomputes from the offers and orders, so running it twice changes nothing.
+    """
+    answered_states = (OfferState.ACCEPTED, OfferState.DECLINED, OfferState.EXPIRED)
+    offers = Offer.objects.filter(state__in=answered_states)
+    orders = Order.objects.filter(rating__isnull=False, team__isnull=False)
+    teams = Team.objects.all()
+    if team_ids is not None:
+        team_ids = list(team_ids)
+        offers, orders, teams = (
+            offers.filter(team_id__in=team_ids),
+            orders.filter(team_id__in=team_ids),
+            teams.filter(pk__in=team_ids),
+        )
+    answered = {
+        row["team_id"]: row
+        for row in offers.values("team_id").annotate(
+            n=Count("id"),
+            accepted=Count("id", filter=Q(state=OfferState.ACCEPTED)),
+        )
+    }
+    # Only answers given by people say how fast a team responds; an expiry is no answer.
+    response = {
+        row["team_id"]: row["mean"]
+        for row in offers.filter(responded_by__isnull=False, responded_at__isnull=False)
+        .values("team_id")
+        .annotate(mean=Avg(F("responded_at") - F("created_at")))
+    }
+    ratings = {row["team_id"]: row for row in orders.values("team_id").annotate(n=Count("id"), total=Sum("rating"))}
+    changed = []
+    for team in teams.only(
+        "id", "offers_answered", "offers_accepted", "rating_sum", "rating_count", "response_seconds"
+    ):
+        a, r, mean = answered.get(team.pk, {}), ratings.get(team.pk, {}), response.get(team.pk)
+        new = (
+            a.get("n", 0),
+            a.get("accepted", 0),
+            r.get("total") or 0,
+            r.get("n", 0),
+            mean.total_seconds() if mean is not None else None,
+        )
+        old = (team.offers_answered, team.offers_accepted, team.rating_sum, team.rating_count, team.response_seconds)
+        if new != old:
+            (
+                team.offers_answered,
+                team.offers_accepted,
+                team.rating_sum,
+                team.rating_count,
+                team.response_seconds,
+            ) = new
+            changed.append(team)
+    Team.objects.bulk_update(
+        changed,
+        ["offers_answered", "offers_accepted", "rating_sum", "rating_count", "response_seconds"],
+        batch_size=2000,
+    )
+    return len(changed)
+
+
+# --- timers (DESIGN §7): each is safe to run twice and safe to run late -------------
+
+
+def order_escalate(*, order_id: int, level: int | None = None) -> Order | None:
+    """Move an order not accepted in time up one tier, or remind the top tier it is still waiting.
+
+    `level` is the level the caller saw: a repeated message (a worker killed after the commit)
+    finds the order already higher and does nothing, so the escalation happens exactly once.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("station").filter(pk=order_id).first()
+        if order is None or (level is not None and order.level != level):
+            return order
+        if order.state not in (OrderState.SUBMITTED, OrderState.DISPATCHING) or not order.is_past_escalation_time():
+            return order
+        if not order.is_below_center():
+            return _remind_waiting(order)
+        _withdraw_pending(order, by=None, note=gettext_noop("Not accepted in time; escalated."))
+        order_transition(
+            order,
+            "escalate",
+            by=None,
+            note=gettext_noop("Not accepted in time; escalated to the next level."),
+            event_payload={"from_level": order.level},
+        )
+    return order
+
+
+def _remind_waiting(order: Order) -> Order:
+    """At the top level there is no one above: remind the center once per escalation period."""
+    now = timezone.now()
+    if order.reminded_at and now - order.reminded_at < settings.ESCALATE_AFTER:
+        return order
+    order.reminded_at = now
+    order.save(update_fields=["reminded_at", "updated_at"])
+    unit = responsible_unit(order)
+    events.publish(
+        [*g.units_of_path(order.station.path)], "order.waiting", {"order": order_summary(order)}, order_id=order.pk
+    )
+    notifications.for_event("order.waiting", order, unit=unit)
+    return order
+
+
+def offer_remind(*, offer_id: int) -> Offer | None:
+    """Nudge a team whose offer is still open late in its time (once per offer)."""
+    with transaction.atomic():
+        offer = Offer.objects.select_for_update().select_related("order", "order__category").filter(pk=offer_id).first()
+        if offer is None or offer.state != OfferState.PENDING or offer.reminded_at is not None:
+            return offer
+        remind_at = offer.created_at + (offer.expires_at - offer.created_at) * settings.OFFER_REMIND_AT
+        if timezone.now() < remind_at:
+            return offer
+        offer.reminded_at = timezone.now()
+        offer.save(update_fields=["reminded_at"])
+        notifications.for_event("offer.reminder", offer.order, offer=offer)
+    return offer
+
+
+def notification_send(*, notification_id: int) -> Notification | None:
+    """Send one notification through every backend and mark it sent; a sent one is not sent again."""
+    with transaction.atomic():
+        n = Notification.objects.select_for_update().select_related("user").filter(pk=notification_id).first()
+        if n is None or n.sent_at is not None:
+            return n
+        n.attempts += 1
+        try:
+            notifications.deliver(n)
+        except Exception as exc:
+            n.error = repr(exc)[:1000]
+            n.save(update_fields=["attempts", "error"])
+            raise
+        n.sent_at = timezone.now()
+        n.error = ""
+        n.save(update_fields=["attempts", "error", "sent_at"])
+    return n
+
+
+def staff_move(*, user_id: int, unit_id: int, by: AbstractBaseUser) -> Any:
+    """Move a staff member to another unit (returns the StaffProfile); their open stream connections follow at once."""
+    # Imported here: this service was added after the module's imports, which others were editing.
+    from .models import StaffProfile, Unit
+    from .selectors import dispatcher_unit
+
+    _require_dispatcher(by)
+    with transaction.atomic():
+        profile = StaffProfile.objects.select_for_update().select_related("unit").filter(user_id=user_id).first()
+        unit = Unit.objects.filter(pk=unit_id).first()
+        if profile is None or unit is None:
+            raise NotFound(_("No such staff member or unit."))
+        scope = dispatcher_unit(by)
+        if not by.is_superuser and (
+            scope is None or not (profile.unit.path.startswith(scope.path) and unit.path.startswith(scope.path))
+        ):
+            raise Forbidden(_("Staff may be moved only within your own unit's subtree."))
+        before = profile.unit_id
+        if before == unit.pk:
+            return profile
+        profile.unit = unit
+        profile.save(update_fields=["unit"])
+        events.publish(
+            [g.user(user_id), g.unit(before), g.unit(unit.pk)],
+            "staff.moved",
+            {"user": user_id, "from": before, "to": unit.pk, "by": by.pk},
+        )
+    return profile

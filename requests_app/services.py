@@ -20,7 +20,7 @@ from dispatch.errors import Conflict, Forbidden, InvalidInput
 from dispatch.matching import bounding_box
 from dispatch.models import Order, Transition, Unit
 from dispatch.selectors import is_dispatcher, placed_by
-from dispatch.services import lock_order, order_groups, order_summary, order_transition
+from dispatch.services import auto_dispatch_later, lock_order, order_groups, order_summary, order_transition
 from realtime import events
 
 from .models import Category, Citizen, ServiceItem
@@ -167,6 +167,7 @@ def order_place(
                 {"order": order_summary(order), "by": user.pk, "on_behalf": on_behalf},
                 order_id=order.pk,
             )
+            auto_dispatch_later(order)
     except IntegrityError:
         # A concurrent request with the same key won the insert.
         if idempotency_key:

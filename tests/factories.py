@@ -1,6 +1,6 @@
 """Every test's data comes from here."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import factory
 from django.contrib.auth.models import Group, User
@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from dispatch.choices import Level, Role
 from dispatch.models import StaffProfile, Unit
+from dispatch.services import matching_index_refresh
 from requests_app.models import Category, Citizen
 from volunteers.models import Membership, Team, Volunteer
 
@@ -77,6 +78,8 @@ class TeamFactory(factory.django.DjangoModelFactory):
     def categories(self, create, extracted, **kwargs):
         if extracted:
             self.categories.set(extracted)
+        if create:
+            matching_index_refresh(team_ids=[self.pk])
 
 
 class VolunteerFactory(factory.django.DjangoModelFactory):
@@ -105,9 +108,15 @@ def member(team: Team, role: str = Membership.Role.MEMBER) -> Volunteer:
     return volunteer
 
 
+def tomorrow_at(hour: int) -> datetime:
+    """A fixed local hour tomorrow: inside every team's default service hours whenever the tests run."""
+    local = timezone.localtime() + timedelta(days=1)
+    return local.replace(hour=hour, minute=0, second=0, microsecond=0)
+
+
 def order_fields(category: Category, **overrides) -> dict:
     """A valid placing request, as the service takes it."""
-    start = timezone.now() + timedelta(hours=3)
+    start = tomorrow_at(10)
     fields = {
         "category": category,
         "description": "帮老人买菜",

@@ -6,10 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from dispatch import demo
+from tests import factories as f
 from volunteers.models import ServiceRecord
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -32,7 +32,7 @@ def test_a_citizen_order_goes_from_placed_to_closed_with_the_demo_accounts(distr
     citizen, dispatcher = login(demo.CITIZEN_PHONE), login(demo.DISPATCHER_PHONE)
     leader = login(demo.leader_phone(7))
     team = leader.get("/api/v1/teams/7/").json()
-    start = timezone.now() + timedelta(days=1)
+    start = f.tomorrow_at(10)
 
     placed = citizen.post(
         "/api/v1/orders/",
@@ -55,7 +55,7 @@ def test_a_citizen_order_goes_from_placed_to_closed_with_the_demo_accounts(distr
     candidates = dispatcher.get(f"/api/v1/orders/{order}/candidates/").json()
     assert 7 in [c["team"] for c in candidates]
     assert all(re.search(r"\d.* · .*\d+/\d+", c["reason"]) for c in candidates)
-    assert [c["score"] for c in candidates] == sorted(c["score"] for c in candidates)
+    assert [c["score"] for c in candidates] == sorted((c["score"] for c in candidates), reverse=True)
 
     broadcast = [7] + [c["team"] for c in candidates if c["team"] != 7][:2]
     dispatched = dispatcher.post(

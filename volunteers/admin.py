@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from dispatch.admin import ReadOnlyAdminMixin, institute_filter
+from dispatch.services import matching_index_refresh
 
 from .models import Membership, ServiceRecord, Team, Volunteer
 
@@ -48,6 +49,11 @@ class TeamAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("categories")
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Place, radius and categories are saved by now: file the team in the matching index again.
+        matching_index_refresh(team_ids=[form.instance.pk])
 
     @admin.display(description=_("categories served"))
     def categories_served(self, obj: Team) -> str:

@@ -30,6 +30,12 @@ class Team(models.Model):
     available_weekdays = models.CharField(_("available weekdays"), max_length=7, default="1234567")
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # Roll-ups of the team's record for ranking (refreshed by `team_stats_refresh`).
+    offers_answered = models.PositiveIntegerField(_("offers answered"), default=0, editable=False)
+    offers_accepted = models.PositiveIntegerField(_("offers accepted"), default=0, editable=False)
+    rating_sum = models.PositiveIntegerField(_("sum of ratings"), default=0, editable=False)
+    rating_count = models.PositiveIntegerField(_("ratings"), default=0, editable=False)
+    response_seconds = models.FloatField(_("mean response time (s)"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("team")

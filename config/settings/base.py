@@ -114,6 +114,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "Asia/Shanghai"
+# A message a worker took and never acknowledged (it died) goes back to the queue after
+# this long; it must outlast the longest countdown (an offer's expiry), or timers would
+# be delivered twice — harmless, the tasks are idempotent, but wasted.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 3600)}
+
+# --- Live stream (DESIGN §6) ------------------------------------------------
+# Phones' mobile networks drop idle connections after about a minute; a beat also
+# tells the client how fresh its view is.
+STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=25.0)
+# The dispatchers' boards get live figures this often.
+STREAM_BOARD_TICK_SECONDS = env.float("STREAM_BOARD_TICK_SECONDS", default=15.0)
+# The after-commit push gives up on Redis after this; the client catches up from the log.
+STREAM_PUSH_TIMEOUT_SECONDS = env.float("STREAM_PUSH_TIMEOUT_SECONDS", default=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "stream-board-tick": {"task": "realtime.tasks.board_tick", "schedule": STREAM_BOARD_TICK_SECONDS},
+}
 
 # --- Auth -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -198,3 +214,50 @@ LOGGING = {
 }
 # No team's service radius may exceed this; it bounds the candidate prefilter.
 MAX_TEAM_RADIUS_KM = env.float("MAX_TEAM_RADIUS_KM", default=50.0)
+
+# --- Matching (DESIGN §4) -------------------------------------------------------
+# The first search distance; it doubles (up to MAX_TEAM_RADIUS_KM) while fewer than
+# MATCH_MIN_CANDIDATES teams qualify.
+MATCH_SEARCH_KM = env.float("MATCH_SEARCH_KM", default=10.0)
+MATCH_MIN_CANDIDATES = env.int("MATCH_MIN_CANDIDATES", default=5)
+# How many candidates the API and auto-dispatch look at.
+MATCH_LIMIT = env.int("MATCH_LIMIT", default=20)
+# The score is a weighted mean of parts in [0, 1]; weights need not add up to 1.
+MATCH_WEIGHTS = {
+    "distance": env.float("MATCH_WEIGHT_DISTANCE", default=0.40),
+    "load": env.float("MATCH_WEIGHT_LOAD", default=0.20),
+    "acceptance": env.float("MATCH_WEIGHT_ACCEPTANCE", default=0.15),
+    "rating": env.float("MATCH_WEIGHT_RATING", default=0.15),
+    "response": env.float("MATCH_WEIGHT_RESPONSE", default=0.10),
+}
+# Distance part = 1 / (1 + km / scale): a team this far away scores half of one next door.
+MATCH_DISTANCE_SCALE_KM = env.float("MATCH_DISTANCE_SCALE_KM", default=3.0)
+MATCH_RESPONSE_SCALE_MIN = env.float("MATCH_RESPONSE_SCALE_MIN", default=10.0)
+# A team with little record leans on these, as if it had MATCH_PRIOR_WEIGHT answers like them.
+MATCH_PRIOR_WEIGHT = env.float("MATCH_PRIOR_WEIGHT", default=5.0)
+MATCH_PRIOR_ACCEPTANCE = env.float("MATCH_PRIOR_ACCEPTANCE", default=0.8)
+MATCH_PRIOR_RATING = env.float("MATCH_PRIOR_RATING", default=4.5)
+MATCH_PRIOR_RESPONSE_MIN = env.float("MATCH_PRIOR_RESPONSE_MIN", default=10.0)
+
+
+# --- Timers and notifications (DESIGN §7) ----------------------------------------
+# A team is reminded of an open offer when this share of its time has passed.
+OFFER_REMIND_AT = env.float("OFFER_REMIND_AT", default=2 / 3)
+# Ratings at or below this tell the dispatchers.
+LOW_RATING_MAX = env.int("LOW_RATING_MAX", default=2)
+# Dotted paths of notification backends (dispatch.notifications: ConsoleBackend, EmailBackend, SmsBackend subclasses).
+NOTIFICATION_BACKENDS = env.list("NOTIFICATION_BACKENDS", default=["dispatch.notifications.ConsoleBackend"])
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="noreply@civic-dispatch.local")
+# The sweep finds every timer that is due (expiry, reminders, escalation, auto-close, unsent
+# notifications) whether or not its own message arrived.
+SWEEP_INTERVAL_S = env.float("SWEEP_INTERVAL_S", default=30.0)
+# Without a broker (embedded default) the server process runs the sweep itself.
+SWEEP_IN_PROCESS = env.bool("SWEEP_IN_PROCESS", default=not REDIS_URL)
+TEAM_STATS_INTERVAL_S = env.float("TEAM_STATS_INTERVAL_S", default=300.0)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "dispatch-sweep": {"task": "dispatch.tasks.sweep", "schedule": SWEEP_INTERVAL_S},
+        "dispatch-team-stats": {"task": "dispatch.tasks.refresh_team_stats", "schedule": TEAM_STATS_INTERVAL_S},
+    }
+)

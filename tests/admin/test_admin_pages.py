@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dispatch import demo
 from dispatch.choices import DispatchMode, Level, OrderState
-from dispatch.models import Offer, Order, OrderPhoto, Transition, Unit
+from dispatch.models import Notification, Offer, Order, OrderPhoto, Transition, Unit
 from realtime.models import Event
 from volunteers.models import ServiceRecord, Team, Volunteer
 
@@ -54,6 +54,9 @@ def seeded_district(django_db_setup, django_db_blocker):
                 volunteer=team.volunteers.first(), team=team, order=order, hours=Decimal("2.5")
             )
             Event.objects.create(type="order.dispatched", groups=[f"order.{order.pk}"], order_id=order.pk, payload={})
+            Notification.objects.create(
+                user=team.leader, kind=Notification.Kind.OFFER_NEW, order=order, text="新派单,请尽快回复。"
+            )
             yield order.pk
         finally:
             transaction.set_rollback(True)
