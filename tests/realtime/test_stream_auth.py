@@ -1,0 +1,53 @@
+"""Who may open the stream: a session or a token, from an allowed origin."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import Client
+
+from .conftest import communicator, token_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def opens(path: str, headers=None) -> bool:
+    async def scenario() -> bool:
+        stream = communicator(path, headers)
+        connected, _ = await stream.connect()
+        if connected:
+            first = await stream.receive_json_from(timeout=5)
+            assert first["type"] == "heartbeat"
+            await stream.disconnect()
+        return connected
+
+    return async_to_sync(scenario)()
+
+
+def test_an_anonymous_client_is_refused(story):
+    assert not opens("/ws/v1/stream/")
+
+
+def test_an_unknown_token_is_refused(story):
+    assert not opens("/ws/v1/stream/?token=not-a-token")
+
+
+def test_a_deactivated_users_token_is_refused(story):
+    key = token_for(story.team_leader)
+    story.team_leader.is_active = False
+    story.team_leader.save()
+    assert not opens(f"/ws/v1/stream/?token={key}")
+
+
+def test_a_phone_opens_the_stream_with_its_token(story):
+    assert opens(f"/ws/v1/stream/?token={token_for(story.team_leader)}")
+
+
+def test_a_page_opens_the_stream_with_its_session_cookie(story):
+    browser = Client()
+    browser.force_login(story.dispatcher)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+    assert opens("/ws/v1/stream/", headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)])
+
+
+def test_a_page_from_another_site_is_refused_even_with_a_valid_token(story):
+    key = token_for(story.team_leader)
+    assert not opens(f"/ws/v1/stream/?token={key}", headers=[(b"origin", b"https://evil.example")])
