@@ -18,6 +18,7 @@ one request would fail.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -155,6 +156,21 @@ class _Sender:
                 self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
                 logger.warning("could not push %s to the channel layer; clients will catch up", message["type"])
 
+    def close(self) -> None:
+        """Stop the sending thread (tests; a process's own sender lives as long as the process)."""
+        with self._lock:
+            if self._loop is not None and self._pid == os.getpid():
+                asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=5)
+                self._thread.join(timeout=5)
+                self._loop.close()
+            self._loop = None
+
+    async def _stop(self) -> None:
+        self._drainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wrap_future(self._drainer)
+        asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
+
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             # A forked worker (gunicorn) inherits no running thread: start its own.
@@ -162,7 +178,8 @@ class _Sender:
                 loop = asyncio.new_event_loop()
                 self._queue = asyncio.Queue(self.QUEUE_MAX)
                 self._loop, self._pid = loop, os.getpid()
-                threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
+                self._thread = threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True)
+                self._thread.start()
                 self._drainer = asyncio.run_coroutine_threadsafe(self._drain(), loop)
             return self._loop
 
