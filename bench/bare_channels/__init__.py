@@ -1,0 +1,1 @@
+"""The bare Channels floor of bench/push.py: a consumer that only relays `group_send`, never in the production URLs."""
