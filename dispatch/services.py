@@ -80,7 +80,10 @@ def order_groups(order: Order) -> list[str]:
 def lock_order(order_id: int) -> Order:
     """Lock the order row for the rest of the transaction; every writer of an order takes it first."""
     try:
-        return Order.objects.select_for_update().select_related("station").get(pk=order_id)
+        # The order's own row only, and FOR NO KEY UPDATE: a transaction that holds the event
+        # log's lock (realtime.events) checks its foreign keys (FOR KEY SHARE) at commit, so a
+        # wider or stronger lock here (the station's row too) would close a deadlock with it.
+        return Order.objects.select_for_update(of=("self",), no_key=True).select_related("station").get(pk=order_id)
     except Order.DoesNotExist:
         raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id}) from None
 
@@ -224,7 +227,7 @@ def _require_member(user: AbstractBaseUser, team_id: int | None) -> None:
 
 
 def _withdraw_pending(order: Order, *, by: AbstractBaseUser | None, note: str = "") -> None:
-    for offer in pending_offers(order).select_for_update():
+    for offer in pending_offers(order).select_for_update(no_key=True):
         offer.order = order
         offer_transition(offer, "withdraw", by=by, note=note)
 
@@ -357,7 +360,12 @@ def order_auto_dispatch(*, order_id: int) -> Order | None:
     Idempotent: an order that is no longer waiting, or has no eligible team, is left as it is
     (dispatchers see it in their queue; escalation moves it on in time)."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("station").filter(pk=order_id).first()
+        order = (
+            Order.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("station")
+            .filter(pk=order_id)
+            .first()
+        )
         if order is None or order.state != OrderState.SUBMITTED:
             return order
         rule = auto_dispatch_setting(responsible_unit(order))
@@ -390,7 +398,7 @@ def _offer_for_member(offer_id: int, user: AbstractBaseUser) -> Offer:
 def _lock_offer(offer: Offer) -> tuple[Order, Offer]:
     # Order first, then offer (then team): every writer locks in this order, so none deadlocks.
     order = lock_order(offer.order_id)
-    offer = Offer.objects.select_for_update().get(pk=offer.pk)
+    offer = Offer.objects.select_for_update(no_key=True).get(pk=offer.pk)
     offer.order = order
     return order, offer
 
@@ -413,7 +421,7 @@ def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
         if offer.is_past_expiry():
             raise Conflict(_("Offer %(id)s has expired.") % {"id": offer.pk}, code="offer_expired")
         ensure_can(order, "accept")
-        team = Team.objects.select_for_update().get(pk=offer.team_id)
+        team = Team.objects.select_for_update(no_key=True).get(pk=offer.team_id)
         if team_load(team.pk) >= team.capacity:
             raise Conflict(
                 _("Team %(team)s is at capacity (%(cap)d orders).") % {"team": team.name, "cap": team.capacity},
@@ -608,7 +616,12 @@ def order_escalate(*, order_id: int, level: int | None = None) -> Order | None:
     finds the order already higher and does nothing, so the escalation happens exactly once.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("station").filter(pk=order_id).first()
+        order = (
+            Order.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("station")
+            .filter(pk=order_id)
+            .first()
+        )
         if order is None or (level is not None and order.level != level):
             return order
         if order.state not in (OrderState.SUBMITTED, OrderState.DISPATCHING) or not order.is_past_escalation_time():
@@ -644,7 +657,12 @@ def _remind_waiting(order: Order) -> Order:
 def offer_remind(*, offer_id: int) -> Offer | None:
     """Nudge a team whose offer is still open late in its time (once per offer)."""
     with transaction.atomic():
-        offer = Offer.objects.select_for_update().select_related("order", "order__category").filter(pk=offer_id).first()
+        offer = (
+            Offer.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("order", "order__category")
+            .filter(pk=offer_id)
+            .first()
+        )
         if offer is None or offer.state != OfferState.PENDING or offer.reminded_at is not None:
             return offer
         remind_at = offer.created_at + (offer.expires_at - offer.created_at) * settings.OFFER_REMIND_AT
@@ -683,7 +701,12 @@ def staff_move(*, user_id: int, unit_id: int, by: AbstractBaseUser) -> Any:
 
     _require_dispatcher(by)
     with transaction.atomic():
-        profile = StaffProfile.objects.select_for_update().select_related("unit").filter(user_id=user_id).first()
+        profile = (
+            StaffProfile.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("unit")
+            .filter(user_id=user_id)
+            .first()
+        )
         unit = Unit.objects.filter(pk=unit_id).first()
         if profile is None or unit is None:
             raise NotFound(_("No such staff member or unit."))

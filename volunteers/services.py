@@ -163,10 +163,15 @@ def membership_end(*, membership_id: int, user: AbstractBaseUser, note: str = ""
     from .models import Team
 
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().select_related("volunteer").filter(pk=membership_id).first()
+        membership = (
+            Membership.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("volunteer")
+            .filter(pk=membership_id)
+            .first()
+        )
         if membership is None:
             raise NotFound(_("Membership %(id)s does not exist.") % {"id": membership_id})
-        team = Team.objects.select_for_update().get(pk=membership.team_id)
+        team = Team.objects.select_for_update(no_key=True).get(pk=membership.team_id)
         member = membership.volunteer.user_id
         if user.pk not in (member, team.leader_id) and not is_dispatcher(user):
             raise Forbidden(_("Only the volunteer, the team leader or a dispatcher may end a membership."))

@@ -63,3 +63,49 @@ def test_an_event_published_outside_a_transaction_is_logged_and_sent(django_capt
         event = events.publish([g.board()], "test.autocommit", {"n": 1})
     assert Event.objects.get(pk=event.pk).payload == {"n": 1}
     assert len(callbacks) <= 1
+
+
+def test_an_order_placed_while_another_at_its_station_changes_does_not_deadlock_on_the_log_lock(story):
+    """The log lock is held to commit, when the new order's station is checked (a deferred foreign key):
+    a writer that locked the station row and then waits for the log lock would close a cycle."""
+    from dispatch import services
+    from dispatch.models import Order
+    from requests_app import services as intake
+    from tests import factories as f
+
+    other = story.placed()
+    first_locked, placed = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def change() -> None:
+        try:
+            with transaction.atomic():
+                services.lock_order(other.pk)
+                first_locked.set()
+                placed.wait(timeout=30)
+                services.order_cancel(order_id=other.pk, user=story.citizen)
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def place() -> None:
+        try:
+            first_locked.wait(timeout=30)
+            with transaction.atomic():
+                intake.order_place(user=story.citizen, **f.order_fields(story.category))
+                placed.set()
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            placed.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=change), threading.Thread(target=place)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert Order.objects.get(pk=other.pk).state == "cancelled"
+    assert Order.objects.count() == 2
