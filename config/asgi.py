@@ -21,3 +21,8 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Embedded default: no broker and no beat, so this process runs the periodic sweep itself.
+from dispatch.sweeper import start_in_process_sweeps  # noqa: E402
+
+start_in_process_sweeps()

@@ -676,20 +676,27 @@ def offer_remind(*, offer_id: int) -> Offer | None:
 
 def notification_send(*, notification_id: int) -> Notification | None:
     """Send one notification through every backend and mark it sent; a sent one is not sent again."""
-    with transaction.atomic():
-        n = Notification.objects.select_for_update().select_related("user").filter(pk=notification_id).first()
-        if n is None or n.sent_at is not None:
-            return n
-        n.attempts += 1
-        try:
+    try:
+        # The row stays locked while the backends run, so two workers never send it twice.
+        with transaction.atomic():
+            n = (
+                Notification.objects.select_for_update(of=("self",), no_key=True)
+                .select_related("user")
+                .filter(pk=notification_id)
+                .first()
+            )
+            if n is None or n.sent_at is not None:
+                return n
             notifications.deliver(n)
-        except Exception as exc:
-            n.error = repr(exc)[:1000]
-            n.save(update_fields=["attempts", "error"])
-            raise
-        n.sent_at = timezone.now()
-        n.error = ""
-        n.save(update_fields=["attempts", "error", "sent_at"])
+            n.attempts += 1
+            n.sent_at, n.error = timezone.now(), ""
+            n.save(update_fields=["attempts", "error", "sent_at"])
+    except Exception as exc:
+        # Written after the rollback, so the failed try is counted and the sweep gives up in time.
+        Notification.objects.filter(pk=notification_id, sent_at__isnull=True).update(
+            attempts=F("attempts") + 1, error=repr(exc)[:1000]
+        )
+        raise
     return n
 
 

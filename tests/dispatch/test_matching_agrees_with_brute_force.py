@@ -1,0 +1,203 @@
+"""The fast candidate search returns exactly what a plain scan of every team returns."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings
+from geopy.distance import geodesic
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from dispatch import matching
+from dispatch.matching import Jurisdiction, MatchQuery, TeamFacts
+from dispatch.selectors import team_facts
+from dispatch.services import matching_index_refresh
+from volunteers.models import Team
+
+from .. import factories as f
+
+TZ = ZoneInfo("Asia/Shanghai")
+CENTER = (28.70, 104.50)
+# Radii that sit on and between the reach levels' edges (√2 steps), up to the largest allowed.
+RADII = st.one_of(
+    st.sampled_from([0.5, 1.0, 1.4142135623730951, 2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 32.0, 50.0]),
+    st.floats(min_value=0.3, max_value=50.0, allow_nan=False),
+)
+HOURS = st.sampled_from([(time(8), time(18)), (time(0), time(23, 59)), (time(20), time(6)), (time(14), time(16))])
+
+
+@st.composite
+def point(draw, spread_km: float = 60.0) -> tuple[float, float]:
+    bearing = draw(st.floats(min_value=0, max_value=360))
+    km = draw(st.floats(min_value=0, max_value=spread_km))
+    p = geodesic(kilometers=km).destination(CENTER, bearing)
+    return round(p.latitude, 6), round(p.longitude, 6)
+
+
+@st.composite
+def teams(draw, max_size: int = 40) -> list[TeamFacts]:
+    n = draw(st.integers(min_value=0, max_value=max_size))
+    # A few shared spots, so that many teams stand at one point.
+    spots = draw(st.lists(point(), min_size=1, max_size=4))
+    out = []
+    for i in range(n):
+        lat, lng = draw(st.one_of(point(), st.sampled_from(spots)))
+        start, end = draw(HOURS)
+        capacity = draw(st.integers(min_value=1, max_value=4))
+        answered = draw(st.integers(min_value=0, max_value=50))
+        rated = draw(st.integers(min_value=0, max_value=20))
+        out.append(
+            TeamFacts(
+                id=i + 1,
+                name=f"队{i + 1}",
+                lat=lat,
+                lng=lng,
+                radius_km=draw(RADII),
+                capacity=capacity,
+                available_from=start,
+                available_to=end,
+                available_weekdays=draw(st.sampled_from(["1234567", "12345", "67", "3"])),
+                offers_answered=answered,
+                offers_accepted=draw(st.integers(min_value=0, max_value=answered)),
+                rating_sum=rated * draw(st.integers(min_value=1, max_value=5)),
+                rating_count=rated,
+                response_seconds=draw(st.none() | st.floats(min_value=5, max_value=7200)),
+                load=draw(st.integers(min_value=0, max_value=capacity)),
+            )
+        )
+    return out
+
+
+@st.composite
+def queries(draw, team_list: list[TeamFacts]) -> MatchQuery:
+    if team_list and draw(st.booleans()):
+        # An order exactly at some team's radius: the edge case the margins must get right.
+        team = draw(st.sampled_from(team_list))
+        p = geodesic(kilometers=team.radius_km).destination((team.lat, team.lng), draw(st.floats(0, 360)))
+        lat, lng = p.latitude, p.longitude
+    else:
+        lat, lng = draw(point())
+    start = datetime(2026, 12, 1, tzinfo=TZ) + timedelta(minutes=30 * draw(st.integers(min_value=0, max_value=7 * 48)))
+    jurisdiction = None
+    if draw(st.booleans()):
+        jlat, jlng = draw(point(spread_km=20))
+        jurisdiction = Jurisdiction(jlat, jlng, draw(st.sampled_from([5.0, 15.0, 60.0])))
+    ids = [t.id for t in team_list]
+    return MatchQuery(
+        lat=lat,
+        lng=lng,
+        category_id=1,
+        window_start=start,
+        window_end=start + timedelta(hours=draw(st.sampled_from([1, 2, 8, 30]))),
+        jurisdiction=jurisdiction,
+        exclude=frozenset(draw(st.lists(st.sampled_from(ids), max_size=3)) if ids else []),
+        limit=draw(st.sampled_from([None, 1, 3, 20])),
+    )
+
+
+@st.composite
+def cases(draw) -> tuple[MatchQuery, list[TeamFacts]]:
+    team_list = draw(teams())
+    return draw(queries(team_list)), team_list
+
+
+@given(cases())
+@hsettings(max_examples=150, deadline=None)
+def test_ranking_in_memory_agrees_with_the_exhaustive_scan(case):
+    query, team_list = case
+    assert matching.search_in_memory(query, team_list).candidates == matching.search_exhaustive(query, team_list)
+
+
+@given(team=st.tuples(point(), RADII), bearing=st.floats(0, 360), share=st.floats(0, 1), search_km=RADII)
+@hsettings(max_examples=500, deadline=None)
+def test_a_team_that_reaches_a_point_is_filed_in_a_cell_the_point_searches(team, bearing, share, search_km):
+    (lat, lng), radius = team
+    p = geodesic(kilometers=radius * share).destination((lat, lng), bearing)
+    cells = matching.cells_within(p.latitude, p.longitude, search_km, max_radius_km=50.0)
+    if radius * share <= search_km:
+        assert matching.team_cell(lat, lng, radius) in cells
+        min_lat, max_lat, min_lng, max_lng = matching.bounding_box(p.latitude, p.longitude, search_km)
+        assert min_lat <= lat <= max_lat and min_lng <= lng <= max_lng
+
+
+@pytest.fixture
+def place(station):
+    return station
+
+
+@given(data=st.data())
+@hsettings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_the_database_search_agrees_with_the_exhaustive_scan(data, place, category, django_db_blocker):
+    Team.objects.all().delete()
+    drawn = data.draw(teams(max_size=30))
+    made = Team.objects.bulk_create(
+        Team(
+            name=t.name,
+            unit=place,
+            home_lat=t.lat,
+            home_lng=t.lng,
+            radius_km=t.radius_km,
+            capacity=t.capacity,
+            available_from=t.available_from,
+            available_to=t.available_to,
+            available_weekdays=t.available_weekdays,
+            offers_answered=t.offers_answered,
+            offers_accepted=t.offers_accepted,
+            rating_sum=t.rating_sum,
+            rating_count=t.rating_count,
+            response_seconds=t.response_seconds,
+            # Now and then a team that is out of service.
+            active=t.id % 7 != 0,
+        )
+        for t in drawn
+    )
+    through = Team.categories.through
+    other = f.CategoryFactory()
+    through.objects.bulk_create(
+        through(team_id=team.pk, category_id=category.pk if facts.id % 5 else other.pk)
+        for team, facts in zip(made, drawn, strict=True)
+    )
+    matching_index_refresh(team_ids=[t.pk for t in made])
+    all_teams = team_facts(category_id=category.pk)
+    query = data.draw(queries(all_teams))
+    query = MatchQuery(**{**query.__dict__, "category_id": category.pk, "exclude": frozenset()})
+    assert matching.search(query).candidates == matching.search_exhaustive(query, all_teams)
+
+
+def test_the_search_widens_until_enough_teams_qualify(station, category):
+    near = f.TeamFactory(unit=station, categories=[category], home_lat=28.70, home_lng=104.50, radius_km=40)
+    far = [
+        f.TeamFactory(unit=station, categories=[category], home_lat=28.70 + 0.2 + i * 0.01, radius_km=40)
+        for i in range(settings.MATCH_MIN_CANDIDATES)
+    ]
+    start = f.tomorrow_at(10)
+    query = MatchQuery(28.70, 104.50, category.pk, start, start + timedelta(hours=2))
+    match = matching.search(query)
+    assert match.searched_km > settings.MATCH_SEARCH_KM
+    assert {c.team for c in match.candidates} == {near.pk, *(t.pk for t in far)}
+    assert match.candidates[0].team == near.pk
+
+
+def test_exact_distances_decide_a_near_tie_that_cheap_ones_get_wrong():
+    # North-south the mean sphere overstates distance here, east-west it understates it:
+    # the cheap figure ranks the east team first, the geodesic ranks the north team first.
+    north = geodesic(kilometers=10.0).destination(CENTER, 0)
+    east = geodesic(kilometers=10.02).destination(CENTER, 90)
+    alike = {"radius_km": 20.0, "capacity": 2}
+    team_list = [
+        TeamFacts(id=1, name="北", lat=north.latitude, lng=north.longitude, **alike),
+        TeamFacts(id=2, name="东", lat=east.latitude, lng=east.longitude, **alike),
+    ]
+    assert matching.haversine_km(*CENTER, east.latitude, east.longitude) < matching.haversine_km(
+        *CENTER, north.latitude, north.longitude
+    )
+    start = datetime(2026, 12, 1, 10, tzinfo=TZ)
+    query = MatchQuery(*CENTER, 1, start, start + timedelta(hours=2), limit=1)
+    assert [c.team for c in matching.search_in_memory(query, team_list).candidates] == [1]
+    assert [c.team for c in matching.search_exhaustive(query, team_list)] == [1]
