@@ -111,7 +111,11 @@ def api_post(port: int, path: str, token: str, body: dict) -> tuple[int, dict]:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+        text = error.read()
+        try:
+            return error.code, json.loads(text or b"{}")
+        except ValueError:
+            return error.code, {"body": text.decode(errors="replace")[:500]}
 
 
 class Listener:

@@ -1,7 +1,10 @@
 """Two real daphne processes sharing Redis and the database: an event made through one
 reaches a client of the other, and a client that drops catches up exactly once."""
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -9,7 +12,7 @@ from realtime.models import Event
 from tests.conftest import requires_postgres, requires_redis
 
 from .conftest import token_for
-from .processes import Listener, api_post, free_port, start_daphne, stop, wait_until
+from .processes import ROOT, Listener, api_post, free_port, start_daphne, stop, wait_until
 
 pytestmark = [requires_postgres, requires_redis, pytest.mark.django_db(transaction=True)]
 
@@ -72,3 +75,39 @@ def test_a_phone_whose_server_dies_mid_stream_gets_every_event_exactly_once_afte
     assert phone.client.connections >= 2
     assert phone.seqs() == expected
     assert [m["order"]["id"] for m in phone.events()] == [o.pk for o in orders]
+
+
+def test_the_command_line_client_prints_each_event_as_a_json_line(story, two_daphnes):
+    (a, b), _ = two_daphnes
+    order = story.placed()
+    client = subprocess.Popen(
+        [sys.executable, "-m", "realtime.client", "--url", f"ws://127.0.0.1:{b}/ws/v1/stream/"]
+        + ["--token", token_for(story.team_leader), "--after", str(Event.objects.latest("pk").pk)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        status, body = api_post(
+            a,
+            f"/api/v1/orders/{order.pk}/dispatch/",
+            token_for(story.dispatcher),
+            {"mode": "directed", "teams": [story.team.pk]},
+        )
+        assert status == 200, body
+        line = json.loads(client.stdout.readline())
+    finally:
+        stop(client)
+    assert line["type"] == "offer.created" and line["order"]["id"] == order.pk
+
+
+def test_the_command_line_client_gives_up_on_a_refused_token(two_daphnes):
+    (a, _), _ = two_daphnes
+    run = subprocess.run(
+        [sys.executable, "-m", "realtime.client", "--url", f"ws://127.0.0.1:{a}/ws/v1/stream/", "--token", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "refused" in run.stderr
