@@ -8,6 +8,7 @@ explains why the order holds.
 
 import asyncio
 import logging
+import random
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -158,7 +159,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS)
+            # Spread over ±20 %: connections opened together (a server restart) would otherwise
+            # all re-read their rights in the same instant, stalling the process's database thread.
+            await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS * random.uniform(0.8, 1.2))
             try:
                 async with self.sending:
                     # Rights can change without an event (the admin edits a membership): re-read them.
