@@ -21,7 +21,7 @@ from django.utils import timezone
 from requests_app.models import Category, Citizen, ServiceItem
 from volunteers.models import Membership, Team, Volunteer
 
-from .choices import Level, OrderState, Priority, Role
+from .choices import DispatchMode, Level, OrderState, Priority, Role
 from .matching import team_cell
 from .models import Order, StaffProfile, TeamCell, Transition, Unit
 
@@ -156,6 +156,8 @@ def seed(
                     lng=lng,
                     jurisdiction_km=15,
                     address=f"叙州区{town}镇",
+                    # The last town shows auto-dispatch: its new orders go out by themselves.
+                    auto_dispatch=DispatchMode.BROADCAST if i == len(INSTITUTES) else "",
                 )
             )
         for inst_no, inst in enumerate(institutes, start=1):

@@ -96,7 +96,7 @@ def test_each_candidate_carries_its_reason_and_score_parts(story, api):
     order = story.placed()
     [first, *_] = api(story.dispatcher).get(f"/api/v1/orders/{order.pk}/candidates/").json()
     assert first["team"] == story.team.pk
-    assert " km · " in first["reason"] and "/2" in first["reason"]
+    assert " · " in first["reason"] and "/2" in first["reason"]
     assert set(first["parts"]) == {"distance", "load", "acceptance", "rating", "response"}
     assert all(0 <= v <= 1 for v in first["parts"].values())
 
