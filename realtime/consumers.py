@@ -61,8 +61,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode())
         after = _seq_param((query.get("after") or [None])[0])
         async with self.sending:
-            # Without `after` the client wants the live flow from now on.
-            self.last_sent = after if after is not None else await tail.latest()
+            # Without `after` the client wants the live flow from now on; an `after` beyond the
+            # log (a client of a database since restored) must not hide the events to come.
+            latest = await tail.latest()
+            self.last_sent = latest if after is None else min(after, latest)
             await self._catch_up()
             await self._send_heartbeat()
         self.heartbeat = asyncio.create_task(self._beat())

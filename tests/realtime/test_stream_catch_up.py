@@ -136,3 +136,18 @@ def test_a_client_connecting_without_a_seq_gets_only_what_happens_from_then_on(s
         await stream.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_client_resuming_from_beyond_the_log_still_gets_what_comes_next(story):
+    key = token_for(story.team_leader)
+
+    async def scenario():
+        stream = communicator(f"/ws/v1/stream/?token={key}&after=999999")
+        assert (await stream.connect())[0]
+        await read_until(stream, is_heartbeat)
+        await call(story.dispatching)()
+        got = events_only(await read_until(stream, lambda m: m.get("type") == "offer.created"))
+        assert [m["type"] for m in got] == ["offer.created"]
+        await stream.disconnect()
+
+    async_to_sync(scenario)()
