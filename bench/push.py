@@ -91,14 +91,18 @@ from bench.lifecycle import (  # noqa: E402
 PRODUCTION_SETTINGS = "config.settings.production"
 # --layer: the production channel layer (core) or the pub/sub one, for comparison.
 LAYERS = {
-    "core": ("channels_redis.core.RedisChannelLayer", PRODUCTION_SETTINGS),
-    "pubsub": ("channels_redis.pubsub.RedisPubSubChannelLayer", "bench.pubsub_settings"),
+    "core": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
 }
+# The production settings with another layer or socket timeout (bench/push_settings.py).
+VARIANT_SETTINGS = "bench.push_settings"
 BARE_SETTINGS = "bench.bare_channels.settings"
 STREAM_PATH = "/ws/v1/stream/"
 BARE_PATH = "/ws/bare/"
 OFFER_CREATED = '"offer.created"'  # a substring test, so the clients need not parse while they listen
 SERVERS = 2
+# The warm-up's deliveries are not counted: a short wait for them is enough.
+WARM_SETTLE_S = 2.0
 # Connections opened at once: enough to connect 1 000 clients in seconds, few enough
 # that the handshakes (a token and group lookup each) do not time out on 2 cores.
 CONNECT_CONCURRENCY = 50
@@ -581,6 +585,18 @@ def redis_pid(url: str) -> int:
         client.close()
 
 
+def stream_settings(args: argparse.Namespace) -> str:
+    """The production settings themselves unless another channel layer set-up was asked for."""
+    return PRODUCTION_SETTINGS if args.layer == "core" and args.redis_socket_timeout is None else VARIANT_SETTINGS
+
+
+def layer_env(args: argparse.Namespace) -> dict[str, str]:
+    env = {"BENCH_CHANNEL_LAYER": LAYERS[args.layer]}
+    if args.redis_socket_timeout is not None:
+        env["BENCH_REDIS_SOCKET_TIMEOUT"] = str(args.redis_socket_timeout)
+    return env
+
+
 def realtime_version() -> str:
     """The last commit of realtime/, to tell which stream server the figures are of."""
     with suppress(OSError, subprocess.SubprocessError):
@@ -699,7 +715,7 @@ def run_stream(args: argparse.Namespace, env: dict[str, str], cast: Cast, tmp: P
             print(f"{len(crowd.conns)} stream clients connected in {connect_s:.1f} s", file=sys.stderr)
             try:
                 # Warm-up: the servers' first sends open their Redis connections and fill caches.
-                await measure(crowd, fire, warm, args.interval, args.settle_seconds, servers)
+                await measure(crowd, fire, warm, args.interval, WARM_SETTLE_S, servers)
                 held = None
                 if args.hold_seconds > 0:
                     print(f"holding {len(crowd.conns)} connections for {args.hold_seconds:.0f} s", file=sys.stderr)
@@ -735,7 +751,7 @@ def run_bare(args: argparse.Namespace, cast: Cast, tmp: Path) -> tuple[Outcome, 
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": BARE_SETTINGS,
-        "BENCH_CHANNEL_LAYER": LAYERS[args.layer][0],
+        **layer_env(args),
         "REDIS_URL": args.redis_url,
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -764,7 +780,7 @@ def run_bare(args: argparse.Namespace, cast: Cast, tmp: Path) -> tuple[Outcome, 
         async def phases() -> Outcome:
             await crowd.open(split(cast.listeners, ports, BARE_PATH, lambda lst: f"group=bare.team.{lst.team}"), 60)
             try:
-                await measure(crowd, fire, 3, args.interval, args.settle_seconds, servers)
+                await measure(crowd, fire, 3, args.interval, WARM_SETTLE_S, servers)
                 return await measure(crowd, fire, args.dispatches, args.interval, args.settle_seconds, servers)
             finally:
                 await crowd.close()
@@ -816,20 +832,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--quick", action="store_true", help="a short run (under a minute): 200 clients, 30 dispatches")
+    p.add_argument("--quick", action="store_true", help="a short run (about a minute): 200 clients, 20 dispatches")
     p.add_argument("--clients", type=int, help="WebSocket connections, split over two daphne (1000; 200 with --quick)")
-    p.add_argument("--dispatches", type=int, help="measured broadcasts (150; 30 with --quick)")
+    p.add_argument("--dispatches", type=int, help="measured broadcasts (150; 20 with --quick)")
     p.add_argument("--teams-per-offer", type=int, default=10, help="teams each broadcast goes to (10)")
     p.add_argument("--interval", type=float, default=0.25, help="seconds between measured dispatches (0.25)")
     p.add_argument("--hold-seconds", type=float, default=0.0, help="hold the connections this long first (0)")
     p.add_argument("--hold-dispatch-every", type=float, default=5.0, help="seconds between dispatches in the hold (5)")
     p.add_argument("--rss-every", type=float, default=5.0, help="seconds between RSS samples in the hold (5)")
-    p.add_argument("--settle-seconds", type=float, default=15.0, help="wait this long at most for late deliveries")
+    p.add_argument(
+        "--settle-seconds", type=float, help="wait this long at most for late deliveries (15; 5 with --quick)"
+    )
     p.add_argument(
         "--layer",
         choices=sorted(LAYERS),
         default="core",
         help="channel layer for the stream and the bare floor: core (production) or pubsub (for comparison)",
+    )
+    p.add_argument(
+        "--redis-socket-timeout",
+        type=float,
+        help="socket timeout of the channel layer's Redis connections (default: the production settings')",
     )
     p.add_argument("--log-dir", help="keep the servers' logs in this folder (default: a temporary one, removed)")
     p.add_argument("--redis-samples", type=int, help="Redis round trips for its floor (2000; 500 with --quick)")
@@ -847,7 +870,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.clients is None:
         args.clients = 200 if args.quick else 1000
     if args.dispatches is None:
-        args.dispatches = 30 if args.quick else 150
+        args.dispatches = 20 if args.quick else 150
+    if args.settle_seconds is None:
+        args.settle_seconds = 5.0 if args.quick else 15.0
     if args.redis_samples is None:
         args.redis_samples = 500 if args.quick else 2000
     if min(args.clients, args.dispatches, args.teams_per_offer, args.redis_samples) < 1:
@@ -869,6 +894,7 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
     if open_files < args.clients * 2 + 256:
         raise BenchError(f"open files limited to {open_files}; {args.clients} clients need about {args.clients * 2}")
     name = f"bench_push_{os.getpid()}"
+    version = realtime_version()  # before the servers start: the code they run
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="civic-push-") as tmp_dir,
@@ -877,7 +903,11 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
     ):
         tmp = Path(args.log_dir or tmp_dir)
         tmp.mkdir(parents=True, exist_ok=True)
-        env = {**server_env(db_url, args.redis_url, None), "DJANGO_SETTINGS_MODULE": LAYERS[args.layer][1]}
+        env = {
+            **server_env(db_url, args.redis_url, None),
+            "DJANGO_SETTINGS_MODULE": stream_settings(args),
+            **layer_env(args),
+        }
         t0 = time.perf_counter()
         migrate_and_seed(env, timeout=300)
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -888,9 +918,13 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
             f"{len(cast.listeners)} listeners in {len(cast.homes)} teams",
             file=sys.stderr,
         )
+        t0 = time.perf_counter()
         stream = run_stream(args, env, cast, tmp)
+        print(f"stream phase: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         redis.Redis.from_url(args.redis_url).flushdb()  # the stream's groups go; the bare floor starts clean
+        t0 = time.perf_counter()
         bare, bare_drops = run_bare(args, cast, tmp)
+        print(f"bare Channels phase: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         redis_delays = asyncio.run(redis_floor(args.redis_url, args.redis_samples))
         bare_complaints = [line for i in range(SERVERS) for line in server_complaints(tmp / f"bare-{i}.log")]
     load_after = os.getloadavg()
@@ -907,9 +941,10 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
         f"(1 min); open files {open_files}"
     )
     print(
-        f"servers: gunicorn (API) + {SERVERS} daphne (stream), {LAYERS[args.layer][1]} ({args.layer} channel layer), "
+        f"servers: gunicorn (API) + {SERVERS} daphne (stream), {stream_settings(args)} ({args.layer} channel layer, "
+        f"Redis socket timeout {args.redis_socket_timeout or 'redis-py default'}), "
         f"PostgreSQL {name}, "
-        f"Redis {args.redis_url}; realtime/ at {realtime_version()}"
+        f"Redis {args.redis_url}; realtime/ at {version}"
     )
     print(
         f"clients: {args.clients} in one asyncio process, split over {SERVERS} daphne, connected in "

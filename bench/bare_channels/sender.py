@@ -50,7 +50,10 @@ async def send(layer: Layer, seq: int, teams: list[int]) -> None:
 
 
 def main() -> None:
-    hosts = [os.environ["REDIS_URL"]]
+    host: dict = {"address": os.environ["REDIS_URL"]}
+    if os.environ.get("BENCH_REDIS_SOCKET_TIMEOUT"):
+        host["socket_timeout"] = float(os.environ["BENCH_REDIS_SOCKET_TIMEOUT"])
+    hosts = [host]
     pubsub = os.environ.get("BENCH_CHANNEL_LAYER", "").endswith("RedisPubSubChannelLayer")
     layer: Layer = RedisPubSubChannelLayer(hosts=hosts) if pubsub else RedisChannelLayer(hosts=hosts)
     # One loop for the whole run: the layer pools its Redis connections per loop.

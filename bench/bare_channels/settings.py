@@ -9,11 +9,14 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS: list[str] = []
 DATABASES: dict[str, dict] = {}
 USE_TZ = True
-# The same layer configuration as config/settings/base.py, so only the consumer's work differs;
-# bench/push.py --layer pubsub swaps in the pub/sub layer here and in the stream alike.
+# The same layer configuration as the stream's, so only the consumer's work differs;
+# bench/push.py --layer and --redis-socket-timeout change both alike (see bench/push_settings.py).
+_host: dict = {"address": os.environ["REDIS_URL"]}
+if os.environ.get("BENCH_REDIS_SOCKET_TIMEOUT"):
+    _host["socket_timeout"] = float(os.environ["BENCH_REDIS_SOCKET_TIMEOUT"])
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": os.environ.get("BENCH_CHANNEL_LAYER", "channels_redis.core.RedisChannelLayer"),
-        "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        "CONFIG": {"hosts": [_host]},
     }
 }
