@@ -141,7 +141,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             raise Forbidden(_("Only dispatchers may see candidate teams."))
         params = CandidateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        match = team_candidates(order, limit=params.validated_data.get("limit"))
+        match = team_candidates(order, limit=params.validated_data.get("limit"), for_user=request.user)
         if params.validated_data["explain"]:
             return Response(MatchSerializer(match).data)
         return Response(CandidateSerializer(match.candidates, many=True).data)

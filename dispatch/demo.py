@@ -347,7 +347,11 @@ def _seed_orders(rng, count, stations, categories, citizens, now, tick) -> int:
             citizen = rng.choice(citizens)
             station = citizen.station if rng.random() < 0.8 else rng.choice(stations)
             lat, lng = _jitter(rng, station.lat, station.lng, 2)
-            start = now + timedelta(hours=rng.randint(2, 24 * 6))
+            # Citizens ask for daytime help, in the coming week.
+            local = timezone.localtime(now) + timedelta(days=rng.randint(0, 6))
+            start = local.replace(hour=rng.randint(8, 17))
+            if start < now + timedelta(hours=2):
+                start += timedelta(days=1)
             cat = rng.choice(categories)
             rows.append(
                 Order(

@@ -165,16 +165,19 @@ def pending_offers(order: Order) -> QuerySet[Offer]:
     return order.offers.filter(state=OfferState.PENDING)
 
 
-def responsible_unit(order: Order) -> Unit:
-    """The unit that answers for the order at its level: its station, institute, then the center."""
+def responsible_unit(order: Order, level: int | None = None) -> Unit:
+    """The unit that answers for the order at its level (or at `level`): its station, institute, then the center."""
     ids = [int(p) for p in order.station.path.split("/") if p]
-    unit_id = ids[max(0, len(ids) - order.level)]
+    unit_id = ids[max(0, len(ids) - (level or order.level))]
     return order.station if unit_id == order.station_id else Unit.objects.get(pk=unit_id)
 
 
-def match_query(order: Order, *, limit: int | None = None) -> MatchQuery:
-    """What the order asks of a team; teams that already said no (or let it lapse) are left out."""
-    unit = responsible_unit(order)
+def match_query(order: Order, *, limit: int | None = None, level: int | None = None) -> MatchQuery:
+    """What the order asks of a team; teams that already said no (or let it lapse) are left out.
+
+    Teams must lie in the jurisdiction of the order's unit at `level` (default: the order's own level).
+    """
+    unit = responsible_unit(order, max(level or order.level, order.level))
     declined = Offer.objects.filter(order=order, state__in=(OfferState.DECLINED, OfferState.EXPIRED))
     return MatchQuery(
         lat=order.lat,
@@ -188,9 +191,17 @@ def match_query(order: Order, *, limit: int | None = None) -> MatchQuery:
     )
 
 
-def team_candidates(order: Order, *, limit: int | None = None) -> Match:
-    """Eligible teams for the order, best first, each with its reason (DESIGN §4)."""
-    return search(match_query(order, limit=limit if limit is not None else settings.MATCH_LIMIT))
+def team_candidates(order: Order, *, limit: int | None = None, for_user: User | None = None) -> Match:
+    """Eligible teams for the order, best first, each with its reason (DESIGN §4).
+
+    Asked by a dispatcher, the search reaches as wide as the dispatcher's own unit when that is
+    higher than the order's level: the center's console sees the whole district's teams.
+    """
+    level = None
+    if for_user is not None and for_user.is_authenticated:
+        unit = dispatcher_unit(for_user)
+        level = unit.level if unit is not None else (Level.CENTER if for_user.is_superuser else None)
+    return search(match_query(order, limit=limit if limit is not None else settings.MATCH_LIMIT, level=level))
 
 
 @dataclass

@@ -119,3 +119,20 @@ def test_the_team_record_rolls_up_answers_and_ratings(story, other_team, other_l
     assert (other.offers_answered, other.offers_accepted) == (1, 0)
     assert team.response_seconds is not None and team.response_seconds >= 0
     assert services.team_stats_refresh() == 0  # nothing moved: nothing written
+
+
+def test_a_higher_dispatcher_sees_teams_across_their_own_wider_jurisdiction(
+    story, station, institute, category, spot, api
+):
+    institute.lat, institute.lng, institute.jurisdiction_km = spot[0], spot[1], 15
+    institute.save()
+    institute_dispatcher = f.staff(institute)
+    station_dispatcher = f.staff(station)
+    far = f.TeamFactory(unit=station, categories=[category], radius_km=10, **at(spot, 8))
+    order = story.placed(lat=spot[0], lng=spot[1])
+
+    def teams_for(user) -> list[int]:
+        return [c["team"] for c in api(user).get(f"/api/v1/orders/{order.pk}/candidates/").json()]
+
+    assert far.pk not in teams_for(station_dispatcher)
+    assert far.pk in teams_for(institute_dispatcher)
