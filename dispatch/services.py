@@ -3,11 +3,11 @@ transition and publishes its events after commit."""
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Avg, Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,6 +34,8 @@ from .selectors import (
     team_ids_of,
     team_load,
 )
+
+M = TypeVar("M", bound=models.Model)
 
 # The event each order transition publishes (DESIGN §5 names them).
 ORDER_EVENTS = {
@@ -77,15 +79,22 @@ def order_groups(order: Order) -> list[str]:
     return names
 
 
+def lock_row(model: type[M], *related: str, **lookup: Any) -> M | None:
+    """The row (or None), locked for the rest of the transaction.
+
+    Its own row only, and FOR NO KEY UPDATE: a transaction that holds the event log's lock
+    (realtime.events) checks its foreign keys (FOR KEY SHARE) at commit, so a wider or
+    stronger lock here (a related row too) would close a deadlock with it.
+    """
+    return model.objects.select_for_update(of=("self",), no_key=True).select_related(*related).filter(**lookup).first()
+
+
 def lock_order(order_id: int) -> Order:
     """Lock the order row for the rest of the transaction; every writer of an order takes it first."""
-    try:
-        # The order's own row only, and FOR NO KEY UPDATE: a transaction that holds the event
-        # log's lock (realtime.events) checks its foreign keys (FOR KEY SHARE) at commit, so a
-        # wider or stronger lock here (the station's row too) would close a deadlock with it.
-        return Order.objects.select_for_update(of=("self",), no_key=True).select_related("station").get(pk=order_id)
-    except Order.DoesNotExist:
-        raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id}) from None
+    order = lock_row(Order, "station", pk=order_id)
+    if order is None:
+        raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id})
+    return order
 
 
 def visible_order_id(*, order_id: int, user: AbstractBaseUser) -> int:
@@ -360,12 +369,7 @@ def order_auto_dispatch(*, order_id: int) -> Order | None:
     Idempotent: an order that is no longer waiting, or has no eligible team, is left as it is
     (dispatchers see it in their queue; escalation moves it on in time)."""
     with transaction.atomic():
-        order = (
-            Order.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("station")
-            .filter(pk=order_id)
-            .first()
-        )
+        order = lock_row(Order, "station", pk=order_id)
         if order is None or order.state != OrderState.SUBMITTED:
             return order
         rule = auto_dispatch_setting(responsible_unit(order))
@@ -616,12 +620,7 @@ def order_escalate(*, order_id: int, level: int | None = None) -> Order | None:
     finds the order already higher and does nothing, so the escalation happens exactly once.
     """
     with transaction.atomic():
-        order = (
-            Order.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("station")
-            .filter(pk=order_id)
-            .first()
-        )
+        order = lock_row(Order, "station", pk=order_id)
         if order is None or (level is not None and order.level != level):
             return order
         if order.state not in (OrderState.SUBMITTED, OrderState.DISPATCHING) or not order.is_past_escalation_time():
@@ -657,12 +656,7 @@ def _remind_waiting(order: Order) -> Order:
 def offer_remind(*, offer_id: int) -> Offer | None:
     """Nudge a team whose offer is still open late in its time (once per offer)."""
     with transaction.atomic():
-        offer = (
-            Offer.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("order", "order__category")
-            .filter(pk=offer_id)
-            .first()
-        )
+        offer = lock_row(Offer, "order", "order__category", pk=offer_id)
         if offer is None or offer.state != OfferState.PENDING or offer.reminded_at is not None:
             return offer
         remind_at = offer.created_at + (offer.expires_at - offer.created_at) * settings.OFFER_REMIND_AT
@@ -679,12 +673,7 @@ def notification_send(*, notification_id: int) -> Notification | None:
     try:
         # The row stays locked while the backends run, so two workers never send it twice.
         with transaction.atomic():
-            n = (
-                Notification.objects.select_for_update(of=("self",), no_key=True)
-                .select_related("user")
-                .filter(pk=notification_id)
-                .first()
-            )
+            n = lock_row(Notification, "user", pk=notification_id)
             if n is None or n.sent_at is not None:
                 return n
             notifications.deliver(n)
@@ -708,12 +697,7 @@ def staff_move(*, user_id: int, unit_id: int, by: AbstractBaseUser) -> Any:
 
     _require_dispatcher(by)
     with transaction.atomic():
-        profile = (
-            StaffProfile.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("unit")
-            .filter(user_id=user_id)
-            .first()
-        )
+        profile = lock_row(StaffProfile, "unit", user_id=user_id)
         unit = Unit.objects.filter(pk=unit_id).first()
         if profile is None or unit is None:
             raise NotFound(_("No such staff member or unit."))

@@ -14,7 +14,7 @@ from geopy.distance import geodesic
 from dispatch.errors import Forbidden, InvalidInput, PayloadTooLarge
 from dispatch.models import Order, OrderPhoto
 from dispatch.selectors import team_ids_of
-from dispatch.services import ensure_can, lock_order, order_transition
+from dispatch.services import ensure_can, lock_order, lock_row, order_transition
 
 from .models import Membership, ServiceRecord
 
@@ -163,12 +163,7 @@ def membership_end(*, membership_id: int, user: AbstractBaseUser, note: str = ""
     from .models import Team
 
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("volunteer")
-            .filter(pk=membership_id)
-            .first()
-        )
+        membership = lock_row(Membership, "volunteer", pk=membership_id)
         if membership is None:
             raise NotFound(_("Membership %(id)s does not exist.") % {"id": membership_id})
         team = Team.objects.select_for_update(no_key=True).get(pk=membership.team_id)
