@@ -172,7 +172,9 @@ def cell_of(level: int, lat: float, lng: float) -> int:
 
 
 def team_cell(lat: float, lng: float, radius_km: float) -> int:
-    return cell_of(reach_level(radius_km), lat, lng)
+    # No search looks farther than MAX_TEAM_RADIUS_KM, so a wider radius is filed as that
+    # (the index must be refreshed if the setting is lowered).
+    return cell_of(reach_level(min(radius_km, settings.MAX_TEAM_RADIUS_KM)), lat, lng)
 
 
 def cells_within(lat: float, lng: float, km: float, *, max_radius_km: float) -> list[int]:
