@@ -130,7 +130,7 @@ class Listener:
             on_message=self.messages.append,
             first_delay=0.1,
             max_delay=1.0,
-            idle_timeout=5,
+            idle_timeout=30,
         )
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
