@@ -52,8 +52,12 @@ class Worker:
     def is_running(self) -> bool:
         return self.process.poll() is None
 
+    def has_received(self, task_id: str) -> bool:
+        """The worker took the task's message (celery logs it at INFO with the task's id)."""
+        return f"[{task_id}] received" in self.logs()
+
     def has_run(self, task_id: str) -> bool:
-        """The worker logged the task's success (celery logs each at INFO with its id)."""
+        """The worker logged the task's success."""
         return f"[{task_id}] succeeded" in self.logs()
 
     def kill(self) -> None:
@@ -111,6 +115,11 @@ def unacked_delivery(client: redis.Redis, task_id: str) -> float | None:
         if json.loads(raw)[0]["headers"]["id"] == task_id:
             return client.zscore(UNACKED_INDEX, tag)
     return None
+
+
+def is_queued(client: redis.Redis, queue: str, task_id: str) -> bool:
+    """The task's message waits in the queue for a worker to take it."""
+    return any(json.loads(raw)["headers"]["id"] == task_id for raw in client.lrange(queue, 0, -1))
 
 
 @dataclass
