@@ -154,6 +154,11 @@ class Order(ConcurrentTransitionMixin, models.Model):
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
     # The last reminder that an order at the top level is still waiting.
     reminded_at = models.DateTimeField(_("reminded at"), null=True, blank=True)
+    # The level at which the order was last dispatched or weighed for auto-dispatch: once per
+    # level, so that a recall by staff is not undone and a lost message is made up for once.
+    considered_level = models.PositiveSmallIntegerField(
+        _("considered at level"), choices=Level.choices, null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("order")
@@ -192,6 +197,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
     @transition(field=state, source=OrderState.SUBMITTED, target=OrderState.DISPATCHING)
     def dispatch(self, *, mode: str, cascade_queue: list[int]) -> None:
         self.mode = mode
+        self.considered_level = self.level
         self.cascade_queue = cascade_queue
         self.dispatched_at = timezone.now()
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -211,6 +211,7 @@ class DueWork:
     orders_to_escalate: list[tuple[int, int]]
     orders_to_close: list[int]
     notifications_to_send: list[int]
+    orders_to_auto_dispatch: list[int]
 
     def counts(self) -> dict[str, int]:
         return {name: len(value) for name, value in self.__dict__.items()}
@@ -218,7 +219,7 @@ class DueWork:
 
 # One sweep takes at most this many of each kind; the next sweep takes the rest.
 SWEEP_BATCH = 500
-# A notification gets this long to be sent by its own message before the sweep steps in.
+# A notification or an auto-dispatch gets this long to be done by its own message before the sweep steps in.
 NOTIFICATION_GRACE = timedelta(minutes=1)
 NOTIFICATION_MAX_ATTEMPTS = 5
 
@@ -255,6 +256,12 @@ def due_work(now: datetime | None = None) -> DueWork:
                 sent_at__isnull=True, created_at__lte=now - NOTIFICATION_GRACE, attempts__lt=NOTIFICATION_MAX_ATTEMPTS
             )
             .order_by("created_at")
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        ),
+        orders_to_auto_dispatch=list(
+            waiting.filter(state=OrderState.SUBMITTED, clock__lte=now - NOTIFICATION_GRACE)
+            .filter(Q(considered_level__isnull=True) | Q(considered_level__lt=F("level")))
+            .order_by("clock")
             .values_list("pk", flat=True)[:SWEEP_BATCH]
         ),
     )

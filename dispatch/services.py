@@ -366,12 +366,15 @@ def auto_dispatch_setting(unit: Unit) -> Unit | None:
 def order_auto_dispatch(*, order_id: int) -> Order | None:
     """Send a waiting order to its best candidates when its unit dispatches automatically.
 
-    Idempotent: an order that is no longer waiting, or has no eligible team, is left as it is
-    (dispatchers see it in their queue; escalation moves it on in time)."""
+    Once per level: an order already dispatched or weighed at its level (a recall by staff, a
+    repeated message) is left alone, and so is one with no eligible team (dispatchers see it in
+    their queue; escalation moves it on in time)."""
     with transaction.atomic():
         order = lock_row(Order, "station", pk=order_id)
-        if order is None or order.state != OrderState.SUBMITTED:
+        if order is None or order.state != OrderState.SUBMITTED or order.considered_level == order.level:
             return order
+        order.considered_level = order.level
+        order.save(update_fields=["considered_level", "updated_at"])
         rule = auto_dispatch_setting(responsible_unit(order))
         if rule is None:
             return order

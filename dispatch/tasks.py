@@ -69,6 +69,8 @@ def sweep() -> dict[str, int]:
         auto_close_order.delay(order_id)
     for notification_id in due.notifications_to_send:
         send_notification.delay(notification_id)
+    for order_id in due.orders_to_auto_dispatch:
+        auto_dispatch_order.delay(order_id)
     counts = due.counts()
     if any(counts.values()):
         logger.info("sweep: %s", counts)

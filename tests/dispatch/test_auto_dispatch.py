@@ -94,3 +94,22 @@ def test_auto_dispatch_of_an_order_no_longer_waiting_does_nothing(story, station
     auto(station, DispatchMode.DIRECTED)
     services.order_auto_dispatch(order_id=order.pk)
     assert Order.objects.get(pk=order.pk).offers.count() == 1
+
+
+def test_the_sweep_makes_up_for_a_lost_auto_dispatch_message_once(story, station, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch import tasks
+
+    order = story.placed()  # its after-commit message never ran: as if lost
+    auto(station, DispatchMode.DIRECTED)
+    Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.sweep()["orders_to_auto_dispatch"] == 1
+    assert Order.objects.get(pk=order.pk).state == OrderState.DISPATCHING
+    services.order_recall(order_id=order.pk, user=story.dispatcher, note="人工处理")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.sweep()["orders_to_auto_dispatch"] == 0  # a recall by staff is not undone
+    assert Order.objects.get(pk=order.pk).state == OrderState.SUBMITTED
