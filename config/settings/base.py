@@ -97,7 +97,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # The layer waits for messages with a 5 s blocking read; redis-py 8's default 5 s
+            # socket timeout would cut that read and kill an idle consumer (measured in
+            # bench/push.py: dropped connections whenever a process heard nothing for 5 s).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}]},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
