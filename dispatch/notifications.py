@@ -138,10 +138,10 @@ def notify(
 
 
 def _enqueue(ids: list[int]) -> None:
-    from .tasks import send_notification
+    from .tasks import enqueue, send_notification
 
     for pk in ids:
-        send_notification.delay(pk)
+        enqueue(send_notification, pk)
 
 
 def for_event(event_type: str, order: Order, *, offer: Offer | None = None, unit: Unit | None = None) -> None:

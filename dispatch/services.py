@@ -73,7 +73,9 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 
 def order_groups(order: Order) -> list[str]:
-    names = [g.order(order.pk), *g.units_of_path(order.station.path), g.board()]
+    # Not the board: it shows figures (realtime.tasks.board_tick), and an order event there
+    # would reach dispatchers outside the order's branch.
+    names = [g.order(order.pk), *g.units_of_path(order.station.path)]
     if order.team_id:
         names.append(g.team(order.team_id))
     return names
@@ -259,11 +261,10 @@ def _schedule_offer_timers(offer_id: int, created_at: datetime, expires_at: date
     """Expire (and remind) on time; the periodic sweep catches any message that gets lost."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # no broker to hold a timer: the in-process sweep does it
-    from .tasks import expire_offer, remind_offer
+    from .tasks import enqueue, expire_offer, remind_offer
 
-    remind_at = created_at + (expires_at - created_at) * settings.OFFER_REMIND_AT
-    remind_offer.apply_async((offer_id,), eta=remind_at)
-    expire_offer.apply_async((offer_id,), eta=expires_at)
+    enqueue(remind_offer, offer_id, eta=created_at + (expires_at - created_at) * settings.OFFER_REMIND_AT)
+    enqueue(expire_offer, offer_id, eta=expires_at)
 
 
 def auto_dispatch_later(order: Order) -> None:
@@ -272,9 +273,9 @@ def auto_dispatch_later(order: Order) -> None:
         return
 
     def enqueue() -> None:
-        from .tasks import auto_dispatch_order
+        from .tasks import auto_dispatch_order, enqueue
 
-        auto_dispatch_order.delay(order.pk)
+        enqueue(auto_dispatch_order, order.pk)
 
     transaction.on_commit(enqueue)
 

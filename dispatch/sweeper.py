@@ -15,10 +15,13 @@ _started = threading.Event()
 
 
 def sweep_once() -> dict[str, int]:
+    from realtime.tasks import board_tick
+
     from .tasks import refresh_team_stats, sweep
 
     counts = sweep()
     refresh_team_stats()
+    board_tick()  # the boards' figures, which beat would send with a broker
     return counts
 
 

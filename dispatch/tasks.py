@@ -8,8 +8,12 @@ on the way changes only how late, never whether, the work is done.
 """
 
 import logging
+import time
+from datetime import datetime
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from . import selectors, services
@@ -18,6 +22,29 @@ logger = logging.getLogger(__name__)
 
 # A database that is briefly away (failover, restart) is worth a few more tries.
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
+
+
+def enqueue(task: Task, *args: Any, eta: datetime | None = None) -> None:
+    """Send a task from after commit, never failing the request that committed.
+
+    With the broker down the change is already safe in the database; the sweep finds the
+    due work there once the broker is back, so a failed send is logged, not raised.
+    """
+    global _broker_down_until
+    if not settings.CELERY_TASK_ALWAYS_EAGER and time.monotonic() < _broker_down_until:
+        return  # it failed a moment ago: do not make every request wait on it again
+    try:
+        task.apply_async(args, eta=eta)
+    except Exception:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise  # in-process, the error is the task's own: let it show
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_S
+        logger.warning("could not enqueue %s%s; the sweep will do it", task.name, args, exc_info=True)
+
+
+# After a failed send, sends are skipped this long (the sweep makes up for them).
+BROKER_BACKOFF_S = 5.0
+_broker_down_until = 0.0
 
 
 @shared_task(**RETRY)

@@ -103,7 +103,8 @@ if REDIS_URL:
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}]},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Rate limits live here; with Redis down they are not enforced rather than failing log-in.
+    CACHES = {"default": {"BACKEND": "config.cache.FailOpenRedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -123,6 +124,10 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 # this long; it must outlast the longest countdown (an offer's expiry), or timers would
 # be delivered twice — harmless, the tasks are idempotent, but wasted.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=2 * 3600)}
+# Tasks are sent from after commit (dispatch.tasks.enqueue): with the broker down, give up
+# quickly — the sweep finds the work in the database — instead of holding the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 
 # --- Live stream (DESIGN §6) ------------------------------------------------
 # Phones' mobile networks drop idle connections after about a minute; a beat also

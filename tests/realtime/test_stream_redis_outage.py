@@ -3,12 +3,11 @@
 The test runs its own redis-server on a free port (the shared one serves other test runs).
 """
 
-import os
-
 import pytest
 
 from realtime.models import Event
 from tests.conftest import requires_postgres, requires_redis
+from tests.factories import order_payload
 
 from .conftest import token_for
 from .processes import Listener, api_post, free_port, start_daphne, start_redis, stop, wait_until
@@ -28,11 +27,10 @@ def test_changes_made_while_redis_is_down_succeed_and_reach_the_phone_once_it_is
     redis_port, redis = own_redis
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     a, b = free_port(), free_port()
-    # Only the channel layer and the cache lose Redis here. The Celery broker stays on the
-    # shared Redis: enqueueing the offer timers after commit still raises when the broker is
-    # down (a 500 after the change committed), which is the timers' business, not the stream's.
+    # Everything loses Redis: the channel layer, the rate limits' cache and the Celery broker
+    # (tasks are sent, not run in-process, so the offer timers' sends meet the outage too).
     servers = [
-        start_daphne(port, redis_url, STREAM_HEARTBEAT_SECONDS="0.5", CELERY_BROKER_URL=os.environ["REDIS_URL"])
+        start_daphne(port, redis_url, STREAM_HEARTBEAT_SECONDS="0.5", CELERY_TASK_ALWAYS_EAGER="false")
         for port in (a, b)
     ]
     dispatcher = token_for(story.dispatcher)
@@ -52,6 +50,9 @@ def test_changes_made_while_redis_is_down_succeed_and_reach_the_phone_once_it_is
             stop(redis["process"])
             for order in orders[1:]:
                 dispatch(order)
+            # Placing an order passes its rate limit, which lives in Redis, too.
+            status, body = api_post(a, "/api/v1/orders/", token_for(story.citizen), order_payload(story.category))
+            assert status == 201, body
             redis["process"] = start_redis(redis_port)
             expected = [e.pk for e in Event.objects.filter(pk__gt=start) if f"team.{story.team.pk}" in e.groups]
             wait_until(lambda: phone.seqs()[-1:] == expected[-1:], timeout=30, what="the catch-up")
