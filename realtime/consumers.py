@@ -9,15 +9,16 @@ explains why the order holds.
 import asyncio
 import logging
 import random
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
 from . import groups as g
+from .keeper import keeper, rights
 from .log import Row, row_of, tail
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ RIGHTS_CHANGED = frozenset({"team.member_left", "staff.moved"})
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
-_rights = database_sync_to_async(g.stream_rights)
+# The Redis layer forgets a group membership after a day (group_expiry): join again well before.
+GROUP_RENEW_SECONDS = 3600.0
 
 
 def _seq_param(value: Any) -> int | None:
@@ -44,6 +46,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     hears: frozenset[str] = frozenset()
     unit_id: int | None = None
     heartbeat: asyncio.Task | None = None
+    # When the read behind the rights in force began: an older read (the keeper's, started
+    # before a rights change the connection has already applied) must not undo a newer one.
+    rights_read_at = float("-inf")
+    joined: frozenset[str] = frozenset()
+    joined_at = 0.0
+    closing = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -54,9 +62,13 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.last_sent = 0
         # Live messages, the heartbeat and resume requests each send from the log: one at a time.
         self.sending = asyncio.Lock()
-        if not await self._regroup():
+        # Group joins and leaves of this connection, one change at a time (see _sync_groups).
+        self.joining = asyncio.Lock()
+        found, read_at = await rights.read(self.user_id)
+        if found is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        await self.apply_rights(found, read_at)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode())
         after = _seq_param((query.get("after") or [None])[0])
@@ -65,19 +77,22 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             # log (a client of a database since restored) must not hide the events to come.
             latest = await tail.latest()
             self.last_sent = latest if after is None else min(after, latest)
-            await self._catch_up()
+            await self._catch_up(refresh=False)  # latest() has just read the end of the log
             await self._send_heartbeat()
+        keeper.join(self)
         self.heartbeat = asyncio.create_task(self._beat())
 
     async def disconnect(self, code: int) -> None:
+        keeper.leave(self)
         if self.heartbeat is not None:
             self.heartbeat.cancel()
-        for name in self.names:
+        for name in self.joined:
             try:
                 await self.channel_layer.group_discard(name, self.channel_name)
             except Exception:
                 # Redis is down; its group membership expires by itself.
                 logger.info("could not leave group %s", name)
+        self.joined = frozenset()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "resume":
@@ -95,16 +110,19 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         live = message["event"]
         seq = live["seq"]
         stored = {k: v for k, v in live.items() if k != "sent_at"}
-        tail.offer(row_of(stored, message.get("groups", [])))
+        row = row_of(stored, message.get("groups", []))
+        tail.offer(row)
         async with self.sending:
             if seq <= self.last_sent:
                 return  # sent already, from the log
             if seq > self.last_sent + 1:
                 # Something below may be missing here (another process's push still in flight,
-                # or lost): the log below `seq` is complete, so send from it first.
+                # or lost): the log below `seq` is complete, so send from it first. The tail
+                # answers from memory when it holds the gap (one read per process otherwise).
                 await self._catch_up(before=seq)
+                tail.offer(row)  # the gap is filled now: this one may follow it
             self.last_sent = seq
-            if self.hears & set(message.get("groups", [])):
+            if self.hears & row.groups:
                 await self.send_json(live)
                 await self._after_sent(live["type"], live)
 
@@ -116,15 +134,69 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         figures = tick["units"].get(str(self.unit_id)) or tick["none"]
         await self.send_json({"type": "stats.tick", "at": tick["at"], "unit": self.unit_id, **figures})
 
+    # --- rights ----------------------------------------------------------------------
+
+    async def apply_rights(self, found: g.StreamRights | None, read_at: float) -> None:
+        """Hear what `found` allows from now on (close once the user may hear nothing).
+
+        Called with the connection's own read (connect, a rights change) and with the
+        keeper's shared one; no database work here, so the keeper can hand out a whole
+        process's rights at once.
+        """
+        if read_at <= self.rights_read_at or self.closing:
+            return
+        self.rights_read_at = read_at
+        if found is None:
+            # Nothing more is sent from here on, whatever the close below takes.
+            self.names, self.hears, self.unit_id, self.closing = frozenset(), frozenset(), None, True
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        # What is sent is filtered by these names, so a lost right takes effect here, before
+        # the groups are left below (and even if leaving fails).
+        self.names, self.unit_id = found.names, found.unit_id
+        self.hears = found.names - {g.board()}
+        await self._sync_groups()
+
+    async def _sync_groups(self) -> None:
+        """Make the layer's groups match `names`: join the new, leave the lost, renew hourly."""
+        async with self.joining:
+            # Read under the lock, so when two changes race the later one is what stays joined.
+            wanted = self.names
+            renew = time.monotonic() - self.joined_at > GROUP_RENEW_SECONDS
+            if wanted == self.joined and not renew:
+                return
+            for name in wanted if renew else wanted - self.joined:
+                await self.channel_layer.group_add(name, self.channel_name)
+            for name in self.joined - wanted:
+                await self.channel_layer.group_discard(name, self.channel_name)
+            if renew:
+                self.joined_at = time.monotonic()
+            self.joined = wanted
+
+    async def _after_sent(self, type: str, message: dict[str, Any]) -> None:
+        if type in RIGHTS_CHANGED and message.get("user") == self.user_id:
+            # The one database read made with the send lock held, on purpose: nothing after
+            # this event may be sent until the connection knows what its user may hear now.
+            # It happens once per change of this user's rights, never in the routine flow.
+            found, read_at = await rights.read(self.user_id)
+            await self.apply_rights(found, read_at)
+
     # --- helpers ---------------------------------------------------------------------
 
-    async def _catch_up(self, before: int | None = None) -> None:
-        """Send every visible event after last_sent (and before `before`) from the log."""
+    async def _catch_up(self, before: int | None = None, *, refresh: bool = True) -> None:
+        """Send every visible event after last_sent (and before `before`) from the log.
+
+        `refresh=False` answers from the process's log tail as it stands (no query unless
+        the connection is behind the tail); otherwise the end of the log is read first, once.
+        """
         while True:
             start = self.last_sent
-            rows, complete_through = await tail.after(start, before)
+            rows, complete_through = await tail.after(start, before, refresh=refresh)
+            refresh = False
             for row in rows:
                 await self._send_row(row)
+                if self.closing:
+                    return
             self.last_sent = max(self.last_sent, complete_through)
             if complete_through <= start or (before is not None and self.last_sent >= before - 1):
                 return
@@ -135,45 +207,24 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(row.message)
             await self._after_sent(row.type, row.message)
 
-    async def _after_sent(self, type: str, message: dict[str, Any]) -> None:
-        if type in RIGHTS_CHANGED and message.get("user") == self.user_id and not await self._regroup():
-            await self.close(code=CLOSE_FORBIDDEN)
-
-    async def _regroup(self) -> bool:
-        """Join the groups the user may hear now and leave the others; False once the user may hear nothing."""
-        rights = await _rights(self.user_id)
-        if rights is None:
-            return False
-        # What is sent is filtered by these names, so a lost right takes effect here even
-        # if leaving the group below fails.
-        left = self.names - rights.names
-        self.names, self.unit_id = rights.names, rights.unit_id
-        self.hears = rights.names - {g.board()}
-        # Joining again renews the membership, which the Redis layer expires after a day.
-        for name in rights.names:
-            await self.channel_layer.group_add(name, self.channel_name)
-        for name in left:
-            await self.channel_layer.group_discard(name, self.channel_name)
-        return True
-
     async def _send_heartbeat(self) -> None:
         await self.send_json({"type": "heartbeat", "seq": self.last_sent, "at": timezone.now().isoformat()})
 
     async def _beat(self) -> None:
         while True:
-            # Spread over ±20 %: connections opened together (a server restart) would otherwise
-            # all re-read their rights in the same instant, stalling the process's database thread.
+            # Spread over ±20 %, so the connections opened together (a server restart) do not
+            # all send in the same instant.
             await asyncio.sleep(settings.STREAM_HEARTBEAT_SECONDS * random.uniform(0.8, 1.2))
+            if self.closing:
+                return
             try:
                 async with self.sending:
-                    # Rights can change without an event (the admin edits a membership): re-read them.
-                    if not await self._regroup():
-                        await self.close(code=CLOSE_FORBIDDEN)
-                        return
-                    await self._catch_up()
+                    # No database work per beat: the tail in memory, which the keeper refreshes
+                    # once a beat for the whole process, holds whatever a lost push left out.
+                    await self._catch_up(refresh=False)
                     await self._send_heartbeat()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # The database or Redis is away: try again at the next beat; the client sees staleness.
+                # Redis or the database is away: try again at the next beat; the client sees staleness.
                 logger.warning("stream heartbeat failed", exc_info=True)

@@ -43,25 +43,47 @@ class StreamRights:
 
 
 def stream_rights(user_id: int) -> StreamRights | None:
-    """The groups a user's connection belongs in, or None once the user is gone or deactivated.
+    """The groups a user's connection belongs in, or None once the user is gone or deactivated."""
+    return stream_rights_of([user_id]).get(user_id)
+
+
+def stream_rights_of(user_ids: Iterable[int]) -> dict[int, StreamRights]:
+    """The rights of many users in four queries, whatever their number; a user gone or deactivated is absent.
 
     A team member hears their teams; a dispatcher their own unit (every event is sent to
     all units on its station's path, so the subtree needs no more) and the board; everyone
-    their own group, which carries their orders. Read fresh each time: rights change.
+    their own group, which carries their orders. The same rules as `dispatch.selectors`
+    (`team_ids_of`, `is_dispatcher`, `dispatcher_unit`), read for a whole process's
+    connections at once: a rights check per connection would be four queries each
+    (tests/realtime/test_stream_rights.py holds the two to the same answers).
     """
     from django.contrib.auth import get_user_model
 
-    from dispatch.selectors import dispatcher_unit, is_dispatcher, team_ids_of
+    from dispatch.choices import Role
+    from volunteers.models import Membership, Team
 
-    account = get_user_model().objects.filter(pk=user_id, is_active=True).select_related("staff_profile__unit").first()
-    if account is None:
-        return None
-    names = {user(account.pk), *(team(t) for t in team_ids_of(account))}
-    unit_id = None
-    if is_dispatcher(account):
-        staff_unit = dispatcher_unit(account)
-        if staff_unit is not None:
-            unit_id = staff_unit.pk
-            names.add(unit(unit_id))
-        names.add(board())
-    return StreamRights(names=frozenset(names), unit_id=unit_id)
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    users = get_user_model()
+    accounts = users.objects.filter(pk__in=ids, is_active=True).values_list("pk", "is_superuser", "staff_profile__unit")
+    roles = users.groups.through.objects.filter(user_id__in=ids, group__name=Role.DISPATCHER)
+    dispatchers = set(roles.values_list("user_id", flat=True))
+    teams: dict[int, set[int]] = {}
+    for leader, team_id in Team.objects.filter(leader_id__in=ids).values_list("leader_id", "id"):
+        teams.setdefault(leader, set()).add(team_id)
+    for member, team_id in Membership.objects.filter(volunteer__user_id__in=ids, active=True).values_list(
+        "volunteer__user_id", "team_id"
+    ):
+        teams.setdefault(member, set()).add(team_id)
+    rights = {}
+    for pk, superuser, unit_id in accounts:
+        names = {user(pk), *(team(t) for t in teams.get(pk, ()))}
+        if superuser or pk in dispatchers:
+            if unit_id is not None:
+                names.add(unit(unit_id))
+            names.add(board())
+        else:
+            unit_id = None
+        rights[pk] = StreamRights(names=frozenset(names), unit_id=unit_id)
+    return rights

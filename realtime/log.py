@@ -53,7 +53,15 @@ def _latest() -> int:
 
 
 class LogTail:
-    """The last KEEP events of the log, complete from `low` (exclusive) to `upto` (inclusive)."""
+    """The last KEEP events of the log, complete from `low` (exclusive) to `upto` (inclusive).
+
+    It grows three ways, none of them per connection: a live event that directly follows
+    it (`offer`, no query); a gap below a live event (`after(…, before=seq)`: one read per
+    process, the other connections find it filled); and `refresh`, which reads the end of
+    the log, shared by every caller that arrives while one is under way. Heartbeats answer
+    from it without reading (`refresh=False`): the process's keeper refreshes it once a beat,
+    so a push lost on the way still reaches every connection at its next heartbeat.
+    """
 
     KEEP = 5000
     PAGE = 500
@@ -66,16 +74,26 @@ class LogTail:
         self._rows: dict[int, Row] = {}
         self._low: int | None = None
         self._upto = 0
+        self._refreshes = 0  # reads of the log's end started so far
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def after(self, after: int, before: int | None = None) -> tuple[list[Row], int]:
+    @property
+    def upto(self) -> int:
+        return self._upto
+
+    async def after(self, after: int, before: int | None = None, *, refresh: bool = True) -> tuple[list[Row], int]:
         """Events with after < seq (< before), oldest first, and the seq through which that list is complete.
 
-        `before` must be a committed seq (one that came as a live message). Answers at
-        most PAGE rows from the log; call again from the returned seq for more.
+        `before` must be a committed seq (one that came as a live message). Without it the
+        answer reaches the end of the log, or with `refresh=False` the end of the tail as it
+        stands (no query unless `after` is older than the tail). Answers at most PAGE rows
+        from the log; call again from the returned seq for more.
         """
-        await self._extend(before)
+        if before is not None:
+            await self._extend(before)
+        elif refresh:
+            await self.refresh()
         if self._low is None or after < self._low:
             rows = await _read(after, before, self.PAGE)
             if len(rows) == self.PAGE:
@@ -89,8 +107,22 @@ class LogTail:
         return [self._rows[s] for s in self._seqs[start:stop]], max(end, after)
 
     async def latest(self) -> int:
-        await self._extend(None)
+        """The last seq of the log now (a connection without `after` starts from it)."""
+        await self.refresh()
         return self._upto
+
+    async def refresh(self) -> None:
+        """Read the end of the log; callers that arrive while a read is under way share the next one.
+
+        A read that started before this call may have missed a commit the caller must see
+        (a client connecting right after it), so only one started after the call will do.
+        """
+        asked = self._refreshes
+        async with self._lock_for_loop():
+            if self._refreshes > asked:
+                return
+            self._refreshes += 1
+            await self._read_to(None)
 
     def offer(self, row: Row) -> None:
         """A live event that directly follows the tail extends it without a query."""
@@ -98,23 +130,29 @@ class LogTail:
             self._add([row])
             self._upto = row.seq
 
-    async def _extend(self, before: int | None) -> None:
-        if before is not None and self._low is not None and before - 1 <= self._upto:
+    async def _extend(self, before: int) -> None:
+        if self._low is not None and before - 1 <= self._upto:
             return
         async with self._lock_for_loop():
-            if self._low is None:
-                self._low = self._upto = await _latest()
-            while before is None or before - 1 > self._upto:
-                rows = await _read(self._upto, before, self.PAGE)
-                self._add(rows)
-                if len(rows) == self.PAGE:
-                    self._upto = rows[-1].seq
-                    continue
-                if before is not None:
-                    self._upto = max(self._upto, before - 1)
-                elif rows:
-                    self._upto = rows[-1].seq
-                break
+            await self._read_to(before)
+
+    async def _read_to(self, before: int | None) -> None:
+        """Under the lock: read the log after the tail up to `before` (exclusive) or its end."""
+        if self._low is None:
+            self._low = self._upto = await _latest()
+            if before is None:
+                return
+        while before is None or before - 1 > self._upto:
+            rows = await _read(self._upto, before, self.PAGE)
+            self._add(rows)
+            if len(rows) == self.PAGE:
+                self._upto = rows[-1].seq
+                continue
+            if before is not None:
+                self._upto = max(self._upto, before - 1)
+            elif rows:
+                self._upto = rows[-1].seq
+            break
 
     def _add(self, rows: list[Row]) -> None:
         for row in rows:

@@ -6,6 +6,7 @@ from channels.db import database_sync_to_async
 
 from dispatch import services
 from dispatch.models import StaffProfile
+from realtime import keeper as keeper_module
 from volunteers import services as field_work
 from volunteers.models import Membership
 
@@ -69,8 +70,9 @@ def test_a_dispatcher_moved_to_another_branch_hears_the_new_one_not_the_old(
     assert StaffProfile.objects.get(user=station_dispatcher).unit == other_station
 
 
-def test_a_user_deactivated_by_the_admin_is_disconnected_at_the_next_heartbeat(story, settings):
+def test_a_user_deactivated_by_the_admin_is_disconnected_at_the_next_rights_check(story, settings, monkeypatch):
     settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    monkeypatch.setattr(keeper_module, "RIGHTS_CHECK_BEATS", 1)
 
     async def scenario():
         stream = await opened(story.team_leader)
@@ -85,14 +87,15 @@ def test_a_user_deactivated_by_the_admin_is_disconnected_at_the_next_heartbeat(s
     async_to_sync(scenario)()
 
 
-def test_a_membership_ended_in_the_admin_takes_effect_at_the_next_heartbeat(story, volunteer, settings):
+def test_a_membership_ended_in_the_admin_takes_effect_at_the_next_rights_check(story, volunteer, settings, monkeypatch):
     settings.STREAM_HEARTBEAT_SECONDS = 0.1
+    monkeypatch.setattr(keeper_module, "RIGHTS_CHECK_BEATS", 1)
 
     async def scenario():
         stream = await opened(volunteer)
         await call(Membership.objects.filter(volunteer__user=volunteer).update)(active=False)
-        # Two beats: the first may have started before the change.
-        for _ in range(2):
+        # Three beats: the keeper's check runs once a beat, the first may have started before the change.
+        for _ in range(3):
             await read_until(stream, lambda m: m["type"] == "heartbeat")
         await call(story.dispatching)()
         messages = await read_until(stream, lambda m: m["type"] == "heartbeat")
