@@ -267,7 +267,7 @@ def grow_teams(
             cell = team_cell(lat, lng, radius)
             for c in served:
                 links.write(f"{k}\t{c}\n")
-                cells.write(f"{k}\t{c}\t{cell}\t{lat}\t{lng}\n")
+                cells.write(f"{k}\t{c}\t{cell}\t{lat}\t{lng}\t{float(radius)}\n")
         with conn.cursor() as cur:
             for sql, buf in (
                 (
@@ -277,7 +277,7 @@ def grow_teams(
                     teams,
                 ),
                 ("COPY volunteers_team_categories (team_id, category_id) FROM STDIN", links),
-                ("COPY dispatch_teamcell (team_id, category_id, cell, lat, lng) FROM STDIN", cells),
+                ("COPY dispatch_teamcell (team_id, category_id, cell, lat, lng, radius_km) FROM STDIN", cells),
             ):
                 with cur.copy(sql) as copy:
                     copy.write(buf.getvalue())

@@ -290,6 +290,7 @@ def _seed_teams(district_rng, count, stations, categories, password, volunteer_g
                     cell=team_cell(*places[link.team_id]),
                     lat=places[link.team_id][0],
                     lng=places[link.team_id][1],
+                    radius_km=places[link.team_id][2],
                 )
                 for link in links
             ),

@@ -233,6 +233,16 @@ def is_available(facts: TeamFacts, start: datetime, end: datetime) -> bool:
     return _is_available_local(facts, start.astimezone(tz), end.astimezone(tz), tz)
 
 
+def _available(
+    facts: TeamFacts, start: datetime, end: datetime, tz: ZoneInfo, seen: dict[tuple[time, time, str], bool]
+) -> bool:
+    # Teams share a handful of schedules: work each out once per query.
+    key = (facts.available_from, facts.available_to, facts.available_weekdays)
+    if key not in seen:
+        seen[key] = _is_available_local(facts, start, end, tz)
+    return seen[key]
+
+
 def _is_available_local(facts: TeamFacts, local_start: datetime, local_end: datetime, tz: ZoneInfo) -> bool:
     if facts.available_weekdays == ALL_WEEK and facts.available_from == MIDNIGHT and facts.available_to >= LAST_MINUTE:
         return True  # round the clock, every day: nothing to compute
@@ -351,6 +361,7 @@ def qualify(query: MatchQuery, teams: Iterable[TeamFacts], searched_km: float) -
     near = []
     tz = ZoneInfo(settings.TIME_ZONE)
     local_start, local_end = query.window_start.astimezone(tz), query.window_end.astimezone(tz)
+    seen: dict[tuple[time, time, str], bool] = {}
     for facts in teams:
         if facts.id in query.exclude:
             continue
@@ -360,7 +371,7 @@ def qualify(query: MatchQuery, teams: Iterable[TeamFacts], searched_km: float) -
         tally.reachable += 1
         if not _in_jurisdiction(facts, query.jurisdiction):
             tally.outside_jurisdiction += 1
-        elif not _is_available_local(facts, local_start, local_end, tz):
+        elif not _available(facts, local_start, local_end, tz, seen):
             tally.unavailable += 1
         else:
             near.append(m)
@@ -475,7 +486,10 @@ def search(query: MatchQuery) -> Match:
     def facts_within(km: float) -> list[TeamFacts]:
         cells = cells_within(query.lat, query.lng, km, max_radius_km=settings.MAX_TEAM_RADIUS_KM)
         return team_facts_in_cells(
-            category_id=query.category_id, cells=cells, box=bounding_box(query.lat, query.lng, km)
+            category_id=query.category_id,
+            cells=cells,
+            box=bounding_box(query.lat, query.lng, km),
+            at=(query.lat, query.lng),
         )
 
     facts = facts_within(steps[0])

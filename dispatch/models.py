@@ -380,15 +380,18 @@ class TeamCell(models.Model):
     cell = models.BigIntegerField()
     lat = models.FloatField()
     lng = models.FloatField()
+    radius_km = models.FloatField()
 
     class Meta:
         verbose_name = _("matching cell")
         verbose_name_plural = _("matching cells")
         constraints = [models.UniqueConstraint(fields=["team", "category"], name="teamcell_once_per_category")]
         # The candidate query reads (category, cell) with a latitude range; on PostgreSQL the
-        # index carries the rest, so the box is answered from the index alone.
+        # index carries the rest, so the box and the reach are settled from the index alone.
         indexes = [
-            models.Index(fields=["category", "cell", "lat"], include=["lng", "team"], name="teamcell_lookup"),
+            models.Index(
+                fields=["category", "cell", "lat"], include=["lng", "radius_km", "team"], name="teamcell_lookup"
+            ),
         ]
 
     def __str__(self) -> str:

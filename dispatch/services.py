@@ -544,7 +544,9 @@ def matching_index_refresh(*, team_ids: Iterable[int] | None = None, batch_size:
             ):
                 served.setdefault(team_id, []).append(category_id)
             rows = [
-                TeamCell(team_id=tid, category_id=cat, cell=team_cell(lat, lng, radius), lat=lat, lng=lng)
+                TeamCell(
+                    team_id=tid, category_id=cat, cell=team_cell(lat, lng, radius), lat=lat, lng=lng, radius_km=radius
+                )
                 for tid, lat, lng, radius in chunk
                 for cat in served.get(tid, ())
             ]

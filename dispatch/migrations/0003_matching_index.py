@@ -13,7 +13,14 @@ def file_existing_teams(apps, schema_editor):
     through = Team.categories.through
     places = {t: (lat, lng, r) for t, lat, lng, r in Team.objects.values_list("id", "home_lat", "home_lng", "radius_km")}
     rows = [
-        TeamCell(team_id=t, category_id=c, cell=team_cell(*places[t]), lat=places[t][0], lng=places[t][1])
+        TeamCell(
+            team_id=t,
+            category_id=c,
+            cell=team_cell(*places[t]),
+            lat=places[t][0],
+            lng=places[t][1],
+            radius_km=places[t][2],
+        )
         for t, c in through.objects.values_list("team_id", "category_id")
     ]
     TeamCell.objects.bulk_create(rows, batch_size=5000)
@@ -35,13 +42,14 @@ class Migration(migrations.Migration):
                 ('cell', models.BigIntegerField()),
                 ('lat', models.FloatField()),
                 ('lng', models.FloatField()),
+                ('radius_km', models.FloatField()),
                 ('category', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='requests_app.category')),
                 ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='cells', to='volunteers.team')),
             ],
             options={
                 'verbose_name': 'matching cell',
                 'verbose_name_plural': 'matching cells',
-                'indexes': [models.Index(fields=['category', 'cell', 'lat'], include=('lng', 'team'), name='teamcell_lookup')],
+                'indexes': [models.Index(fields=['category', 'cell', 'lat'], include=('lng', 'radius_km', 'team'), name='teamcell_lookup')],
                 'constraints': [models.UniqueConstraint(fields=('team', 'category'), name='teamcell_once_per_category')],
             },
         ),
