@@ -162,14 +162,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         async with self.joining:
             # Read under the lock, so when two changes race the later one is what stays joined.
             wanted = self.names
-            renew = time.monotonic() - self.joined_at > GROUP_RENEW_SECONDS
+            renew = bool(self.joined) and time.monotonic() - self.joined_at > GROUP_RENEW_SECONDS
             if wanted == self.joined and not renew:
                 return
             for name in wanted if renew else wanted - self.joined:
                 await self.channel_layer.group_add(name, self.channel_name)
             for name in self.joined - wanted:
                 await self.channel_layer.group_discard(name, self.channel_name)
-            if renew:
+            if renew or not self.joined:
                 self.joined_at = time.monotonic()
             self.joined = wanted
 
@@ -190,16 +190,24 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         the connection is behind the tail); otherwise the end of the log is read first, once.
         """
         while True:
-            start = self.last_sent
-            rows, complete_through = await tail.after(start, before, refresh=refresh)
+            start, rights_in_force = self.last_sent, self.rights_read_at
+            # Only the events of the groups heard now: the tail answers those from its index.
+            rows, complete_through = await tail.after(start, before, refresh=refresh, groups=self.hears)
             refresh = False
+            if self.rights_read_at != rights_in_force:
+                continue  # the keeper changed them while the log was read: choose again
             for row in rows:
                 await self._send_row(row)
                 if self.closing:
                     return
-            self.last_sent = max(self.last_sent, complete_through)
-            if complete_through <= start or (before is not None and self.last_sent >= before - 1):
-                return
+                if self.rights_read_at != rights_in_force:
+                    # The rights changed on the way (this event, or the keeper): the rows left
+                    # were chosen by the old ones, so ask again from here with the new.
+                    break
+            else:
+                self.last_sent = max(self.last_sent, complete_through)
+                if complete_through <= start or (before is not None and self.last_sent >= before - 1):
+                    return
 
     async def _send_row(self, row: Row) -> None:
         self.last_sent = row.seq

@@ -72,6 +72,9 @@ class LogTail:
     def reset(self) -> None:
         self._seqs: list[int] = []
         self._rows: dict[int, Row] = {}
+        # The seqs of each group's events in the tail, ascending: a connection's gap is looked
+        # up in its own few groups instead of walking every event of the gap.
+        self._by_group: dict[str, list[int]] = {}
         self._low: int | None = None
         self._upto = 0
         self._refreshes = 0  # reads of the log's end started so far
@@ -82,13 +85,16 @@ class LogTail:
     def upto(self) -> int:
         return self._upto
 
-    async def after(self, after: int, before: int | None = None, *, refresh: bool = True) -> tuple[list[Row], int]:
+    async def after(
+        self, after: int, before: int | None = None, *, refresh: bool = True, groups: frozenset[str] | None = None
+    ) -> tuple[list[Row], int]:
         """Events with after < seq (< before), oldest first, and the seq through which that list is complete.
 
         `before` must be a committed seq (one that came as a live message). Without it the
         answer reaches the end of the log, or with `refresh=False` the end of the tail as it
-        stands (no query unless `after` is older than the tail). Answers at most PAGE rows
-        from the log; call again from the returned seq for more.
+        stands (no query unless `after` is older than the tail). With `groups`, the answer
+        may leave out events of none of them (the caller would skip those anyway). Answers
+        at most PAGE rows from the log; call again from the returned seq for more.
         """
         if before is not None:
             await self._extend(before)
@@ -102,9 +108,16 @@ class LogTail:
                 return rows, before - 1
             return rows, rows[-1].seq if rows else after
         end = self._upto if before is None else min(self._upto, before - 1)
-        start = bisect.bisect_right(self._seqs, after)
-        stop = bisect.bisect_right(self._seqs, end)
-        return [self._rows[s] for s in self._seqs[start:stop]], max(end, after)
+        if groups is None:
+            start = bisect.bisect_right(self._seqs, after)
+            stop = bisect.bisect_right(self._seqs, end)
+            return [self._rows[s] for s in self._seqs[start:stop]], max(end, after)
+        seqs: set[int] = set()
+        for name in groups:
+            of_group = self._by_group.get(name)
+            if of_group:
+                seqs.update(of_group[bisect.bisect_right(of_group, after) : bisect.bisect_right(of_group, end)])
+        return [self._rows[s] for s in sorted(seqs)], max(end, after)
 
     async def latest(self) -> int:
         """The last seq of the log now (a connection without `after` starts from it)."""
@@ -159,10 +172,17 @@ class LogTail:
             if row.seq > (self._seqs[-1] if self._seqs else 0):
                 self._seqs.append(row.seq)
                 self._rows[row.seq] = row
+                for name in row.groups:
+                    self._by_group.setdefault(name, []).append(row.seq)
         overflow = len(self._seqs) - self.KEEP
         if overflow > 0:
             for seq in self._seqs[:overflow]:
-                del self._rows[seq]
+                for name in self._rows.pop(seq).groups:
+                    # The oldest events leave first, so each is at the front of its groups' lists.
+                    of_group = self._by_group[name]
+                    del of_group[0]
+                    if not of_group:
+                        del self._by_group[name]
             self._low = self._seqs[overflow - 1]
             del self._seqs[:overflow]
 

@@ -17,6 +17,7 @@ from dispatch import selectors, services
 from realtime import groups as g
 from realtime import keeper as keeper_module
 from realtime.keeper import keeper, rights
+from realtime.log import LogTail, Row, row_of
 from tests import factories as f
 from volunteers.models import Membership
 
@@ -183,3 +184,31 @@ def test_the_shared_rights_read_answers_as_the_selectors_do(
     for user in users:
         assert shared.get(user.pk) == expected(user), user
         assert g.stream_rights(user.pk) == expected(user), user
+
+
+def test_the_log_tail_answers_a_gap_from_its_groups_index_and_keeps_it_trimmed(monkeypatch):
+    monkeypatch.setattr(LogTail, "KEEP", 6)
+    log = LogTail()
+
+    def row(seq: int, *groups: str) -> Row:
+        return row_of({"seq": seq, "type": "offer.created"}, list(groups))
+
+    async def scenario():
+        assert await log.latest() == 0  # an empty log: the tail starts complete from 0
+        for seq, groups in enumerate([("team.1",), ("unit.1",), ("team.2", "unit.1"), ("team.1", "unit.1")], 1):
+            log.offer(row(seq, *groups))
+        rows, through = await log.after(0, refresh=False, groups=frozenset({"team.1"}))
+        assert [r.seq for r in rows] == [1, 4] and through == 4
+        rows, through = await log.after(1, before=4, groups=frozenset({"team.2", "team.1"}))
+        assert [r.seq for r in rows] == [3] and through == 3
+        rows, _ = await log.after(0, refresh=False)  # without groups: every event
+        assert [r.seq for r in rows] == [1, 2, 3, 4]
+        for seq in range(5, 10):
+            log.offer(row(seq, "team.2"))
+        # Only the last six stay, and the index with them.
+        assert log._seqs == [4, 5, 6, 7, 8, 9]
+        assert log._by_group == {"team.1": [4], "unit.1": [4], "team.2": [5, 6, 7, 8, 9]}
+        rows, through = await log.after(4, refresh=False, groups=frozenset({"team.1", "team.2"}))
+        assert [r.seq for r in rows] == [5, 6, 7, 8, 9] and through == 9
+
+    async_to_sync(scenario)()
