@@ -136,3 +136,17 @@ def test_a_higher_dispatcher_sees_teams_across_their_own_wider_jurisdiction(
 
     assert far.pk not in teams_for(station_dispatcher)
     assert far.pk in teams_for(institute_dispatcher)
+
+
+def test_reindexing_finds_a_team_moved_behind_the_index_back(story, center, spot):
+    from django.core.management import call_command
+
+    center.jurisdiction_km = 60
+    center.save()
+    Team.objects.filter(pk=story.team.pk).update(home_lat=spot[0] + 0.2)  # 22 km, moved without the admin
+    order = story.placed(lat=spot[0] + 0.2, lng=spot[1])
+    Order.objects.filter(pk=order.pk).update(level=Level.CENTER)
+    order.refresh_from_db()
+    assert story.team.pk not in [c.team for c in team_candidates(order).candidates]
+    call_command("reindex_teams")
+    assert story.team.pk in [c.team for c in team_candidates(order).candidates]
