@@ -6,7 +6,9 @@ from channels.db import database_sync_to_async
 
 from dispatch import services
 from dispatch.models import StaffProfile
+from realtime import events
 from realtime import keeper as keeper_module
+from realtime.models import Event
 from volunteers import services as field_work
 from volunteers.models import Membership
 
@@ -100,6 +102,32 @@ def test_a_membership_ended_in_the_admin_takes_effect_at_the_next_rights_check(s
         await call(story.dispatching)()
         messages = await read_until(stream, lambda m: m["type"] == "heartbeat")
         assert events_only(messages) == []
+        await stream.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_catch_up_across_a_rights_change_chooses_the_rest_by_the_new_rights(
+    story, station_dispatcher, other_station, settings, monkeypatch
+):
+    settings.STREAM_HEARTBEAT_SECONDS = 3600  # no beat: the resume below is the one catch-up
+    # Every live push is lost, so one catch-up from the log answers the move and what follows,
+    # and the events after the move must be chosen by the new unit's rights, not the old.
+    monkeypatch.setattr(events, "_send", lambda names, message: None)
+    far = {"lat": other_station.lat, "lng": other_station.lng}
+
+    async def scenario():
+        stream = await opened(station_dispatcher)
+        start = await call(lambda: Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0)()
+        await call(services.staff_move)(user_id=station_dispatcher.pk, unit_id=other_station.pk, by=story.dispatcher)
+        at_old, at_new = await call(story.placed)(), await call(story.placed)(**far)
+        assert at_new.station_id == other_station.pk != at_old.station_id
+        await stream.send_json_to({"type": "resume", "after": start})
+        seen = events_only(await read_until(stream, lambda m: m["type"] == "heartbeat"))
+        assert [(m["type"], m.get("order", {}).get("id")) for m in seen] == [
+            ("staff.moved", None),
+            ("order.placed", at_new.pk),
+        ]
         await stream.disconnect()
 
     async_to_sync(scenario)()
