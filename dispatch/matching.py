@@ -33,11 +33,11 @@ from geopy.distance import geodesic
 # 111.32·cos(φ) km (WGS84's equatorial radius times cos φ).
 KM_PER_DEGREE_LAT_MIN = 110.5
 KM_PER_DEGREE_LNG_EQUATOR = 111.32
-# The cheap distance (`cheap_km`) is within 3e-5 of the WGS84 geodesic up to 60 km (measured
-# at latitudes to 70°); within CHEAP_ERROR of it a cheap figure decides nothing. Past
+# The cheap distance (`cheap_km`) is within 5.5e-5 of the WGS84 geodesic up to 62 km (measured
+# at latitudes to 75°); within CHEAP_ERROR of it a cheap figure decides nothing. Past
 # CHEAP_RANGE_KM it falls back to the mean sphere, good to 0.6 %, with FAR_ERROR.
-CHEAP_ERROR = 1e-3
-CHEAP_RANGE_KM = 150.0
+CHEAP_ERROR = 3e-4
+CHEAP_RANGE_KM = 60.0
 FAR_ERROR = 0.01
 WGS84_A_KM = 6378.137
 WGS84_E2 = 0.00669437999014
@@ -326,19 +326,29 @@ class Scoring:
         return self.weights.get("distance", 0.0) / self.distance_scale_km
 
 
-def reason(facts: TeamFacts, distance_km: float, parts: dict[str, float]) -> str:
-    bits = [
-        _("%(km).1f km") % {"km": distance_km},
-        _("%(load)d/%(cap)d busy") % {"load": facts.load, "cap": facts.capacity},
-    ]
+def reason_texts() -> dict[str, str]:
+    """The reason's phrases in the current language, looked up once per search, not per team."""
+    return {
+        "km": _("%(km).1f km"),
+        "busy": _("%(load)d/%(cap)d busy"),
+        "stars": _("%(stars).1f★"),
+        "unrated": _("not yet rated"),
+        "accepts": _("accepts %(pct)d%%"),
+        "answers": _("answers in ~%(min)d min"),
+    }
+
+
+def reason(facts: TeamFacts, distance_km: float, texts: dict[str, str] | None = None) -> str:
+    t = texts or reason_texts()
+    bits = [t["km"] % {"km": distance_km}, t["busy"] % {"load": facts.load, "cap": facts.capacity}]
     if facts.rating_count:
-        bits.append(_("%(stars).1f★") % {"stars": facts.rating_sum / facts.rating_count})
+        bits.append(t["stars"] % {"stars": facts.rating_sum / facts.rating_count})
     else:
-        bits.append(_("not yet rated"))
+        bits.append(t["unrated"])
     if facts.offers_answered:
-        bits.append(_("accepts %(pct)d%%") % {"pct": round(100 * facts.offers_accepted / facts.offers_answered)})
+        bits.append(t["accepts"] % {"pct": round(100 * facts.offers_accepted / facts.offers_answered)})
     if facts.response_seconds is not None:
-        bits.append(_("answers in ~%(min)d min") % {"min": max(1, round(facts.response_seconds / 60))})
+        bits.append(t["answers"] % {"min": max(1, round(facts.response_seconds / 60))})
     return " · ".join(bits)
 
 
@@ -456,13 +466,14 @@ def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]]) -> list[
     rows.sort(key=lambda r: r[:3])
     if query.limit is not None:
         rows = rows[: query.limit]
+    texts = reason_texts()
     return [
         Candidate(
             team=facts.id,
             name=facts.name,
             distance_km=rounded_km,
             score=round(s, 4),
-            reason=reason(facts, km, parts),
+            reason=reason(facts, km, texts),
             parts={k: round(v, 4) for k, v in parts.items()},
         )
         for _neg, rounded_km, _id, facts, km, s, parts in rows
