@@ -8,17 +8,18 @@ Two halves that meet at `TeamFacts`:
   wide, so a query reads, per level, only the handful of cells around the point.
   The search distance starts at `MATCH_SEARCH_KM` and doubles while fewer than
   `MATCH_MIN_CANDIDATES` teams qualify.
-* `rank` is pure (no ORM): eligibility and score from facts. It measures cheaply
-  (haversine) first and spends geopy's exact `geodesic` only where the cheap figure
-  could change the answer: a team near its radius, near the search distance or
-  the jurisdiction's edge, or among the best `limit`.
+* `qualify` and `rank` are pure (no ORM): eligibility and score from facts. They
+  measure cheaply (`cheap_km`) first and spend the exact geodesic only where the
+  cheap figure could change the answer: a team near its radius, the search distance
+  or the jurisdiction's edge, or in a run of candidates whose scores are too close
+  to order on cheap distances.
 
-`search_exhaustive` is the reference: every team, geodesic for each. The property
-tests hold the fast search to it.
+`search_exhaustive` is the reference: every team, geopy's geodesic for each. The
+property tests hold the fast search to it.
 """
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -191,12 +192,22 @@ def _cell_degrees(level: int) -> float:
     return level_km(level) / KM_PER_DEGREE_LAT_MIN
 
 
-def cell_of(level: int, lat: float, lng: float) -> int:
+def _row(lat: float, deg: float) -> int:
+    return math.floor((lat + 90.0) / deg)
+
+
+def _col(lng: float, deg: float) -> int:
+    return math.floor((lng + 180.0) / deg)
+
+
+def _cell_key(level: int, row: int, col: int) -> int:
     """One integer per (level, cell): level, then the row, then the column."""
-    deg = _cell_degrees(level)
-    row = math.floor((lat + 90.0) / deg)
-    col = math.floor((lng + 180.0) / deg)
     return (level * 1_000_000 + row) * 1_000_000 + col
+
+
+def cell_of(level: int, lat: float, lng: float) -> int:
+    deg = _cell_degrees(level)
+    return _cell_key(level, _row(lat, deg), _col(lng, deg))
 
 
 def team_cell(lat: float, lng: float, radius_km: float) -> int:
@@ -213,9 +224,9 @@ def cells_within(lat: float, lng: float, km: float, *, max_radius_km: float) -> 
         reach = min(level_km(level), km)
         lo_lat, hi_lat, lo_lng, hi_lng = bounding_box(lat, lng, reach)
         deg = _cell_degrees(level)
-        rows = range(math.floor((lo_lat + 90.0) / deg), math.floor((hi_lat + 90.0) / deg) + 1)
-        cols = range(math.floor((lo_lng + 180.0) / deg), math.floor((hi_lng + 180.0) / deg) + 1)
-        cells += [(level * 1_000_000 + r) * 1_000_000 + c for r in rows for c in cols]
+        rows = range(_row(lo_lat, deg), _row(hi_lat, deg) + 1)
+        cols = range(_col(lo_lng, deg), _col(hi_lng, deg) + 1)
+        cells += [_cell_key(level, r, c) for r in rows for c in cols]
     return cells
 
 
@@ -355,6 +366,15 @@ def reason(facts: TeamFacts, distance_km: float, texts: dict[str, str] | None = 
 # --- ranking --------------------------------------------------------------------------
 
 
+def _cheap_verdict(cheap: float, error: float, limit_km: float) -> bool | None:
+    """Whether a cheap distance is within the limit, or None when its error leaves it in doubt."""
+    if cheap <= limit_km * (1 - error):
+        return True
+    if cheap > limit_km * (1 + error) + EDGE_KM:
+        return False
+    return None
+
+
 class _Measured:
     """A team's distance: cheap until it must be exact."""
 
@@ -373,10 +393,9 @@ class _Measured:
 
     def within(self, limit_km: float, query: MatchQuery) -> bool:
         if not self.exact:
-            if self.km <= limit_km * (1 - self.error):
-                return True
-            if self.km > limit_km * (1 + self.error) + EDGE_KM:
-                return False
+            verdict = _cheap_verdict(self.km, self.error, limit_km)
+            if verdict is not None:
+                return verdict
             self.make_exact(query)
         return self.km <= limit_km + EDGE_KM
 
@@ -384,11 +403,9 @@ class _Measured:
 def _in_jurisdiction(facts: TeamFacts, j: Jurisdiction | None) -> bool:
     if j is None:
         return True
-    cheap, error = cheap_km(j.lat, j.lng, facts.lat, facts.lng)
-    if cheap <= j.km * (1 - error):
-        return True
-    if cheap > j.km * (1 + error) + EDGE_KM:
-        return False
+    verdict = _cheap_verdict(*cheap_km(j.lat, j.lng, facts.lat, facts.lng), j.km)
+    if verdict is not None:
+        return verdict
     return exact_km(j.lat, j.lng, facts.lat, facts.lng) <= j.km + EDGE_KM
 
 
@@ -482,13 +499,7 @@ def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]]) -> list[
 
 def search_in_memory(query: MatchQuery, teams: Sequence[TeamFacts]) -> Match:
     """The fast rules over teams already in memory (facts with their loads)."""
-    steps = search_steps(settings.MAX_TEAM_RADIUS_KM)
-    for searched_km in steps:
-        qualified, tally = qualify(query, teams, searched_km)
-        if len(qualified) >= settings.MATCH_MIN_CANDIDATES or searched_km == steps[-1]:
-            tally.candidates = rank(query, qualified)
-            return tally
-    raise AssertionError("unreachable: the last step always returns")
+    return _search(query, lambda km: teams)
 
 
 def search_exhaustive(query: MatchQuery, teams: Sequence[TeamFacts]) -> list[Candidate]:
@@ -514,30 +525,29 @@ def search_exhaustive(query: MatchQuery, teams: Sequence[TeamFacts]) -> list[Can
 
 
 def search(query: MatchQuery) -> Match:
-    """Candidates from the database: the indexed cells around the point, widening while too few qualify.
-
-    At most two queries: the first search distance, then — if too few teams qualify there —
-    the widest, whose rows hold every narrower step's, so each step is settled in memory.
-    """
+    """Candidates from the database: the indexed cells around the point, widening while too few qualify."""
     from .selectors import team_facts_in_cells  # the selectors build on this module
 
-    steps = search_steps(settings.MAX_TEAM_RADIUS_KM)
-
     def facts_within(km: float) -> list[TeamFacts]:
-        cells = cells_within(query.lat, query.lng, km, max_radius_km=settings.MAX_TEAM_RADIUS_KM)
         return team_facts_in_cells(
             category_id=query.category_id,
-            cells=cells,
+            cells=cells_within(query.lat, query.lng, km, max_radius_km=settings.MAX_TEAM_RADIUS_KM),
             box=bounding_box(query.lat, query.lng, km),
             at=(query.lat, query.lng),
         )
 
-    facts = facts_within(steps[0])
-    qualified, tally = qualify(query, facts, steps[0])
+    return _search(query, facts_within)
+
+
+def _search(query: MatchQuery, facts_within: Callable[[float], Sequence[TeamFacts]]) -> Match:
+    """The search distances in turn, reading teams at most twice: at the first distance, then —
+    if too few qualify there — at the widest, whose teams hold every narrower step's."""
+    steps = search_steps(settings.MAX_TEAM_RADIUS_KM)
+    qualified, tally = qualify(query, facts_within(steps[0]), steps[0])
     if len(qualified) < settings.MATCH_MIN_CANDIDATES and len(steps) > 1:
-        facts = facts_within(steps[-1])
+        widest = facts_within(steps[-1])
         for searched_km in steps[1:]:
-            qualified, tally = qualify(query, facts, searched_km)
+            qualified, tally = qualify(query, widest, searched_km)
             if len(qualified) >= settings.MATCH_MIN_CANDIDATES:
                 break
     tally.candidates = rank(query, qualified)
