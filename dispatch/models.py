@@ -1,4 +1,5 @@
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -59,6 +60,11 @@ class Unit(models.Model):
         if path != self.path:
             self.path = path
             type(self).objects.filter(pk=self.pk).update(path=path)
+
+    @property
+    def path_ids(self) -> list[int]:
+        """The ids from the center down to this unit."""
+        return [int(part) for part in self.path.split("/") if part]
 
 
 class StaffProfile(models.Model):
@@ -309,6 +315,11 @@ class Offer(ConcurrentTransitionMixin, models.Model):
 
     def is_past_expiry(self) -> bool:
         return timezone.now() >= self.expires_at
+
+    @property
+    def remind_at(self) -> datetime:
+        """When the team is reminded of an offer still open: OFFER_REMIND_AT of its time gone."""
+        return self.created_at + (self.expires_at - self.created_at) * settings.OFFER_REMIND_AT
 
     @transition(field=state, source=OfferState.PENDING, target=OfferState.ACCEPTED)
     def accept(self, *, responder) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import transaction
 from django.utils import translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -131,17 +130,12 @@ def notify(
     rows += [Notification(phone=p, kind=kind, order=order, text=text) for p in dict.fromkeys(phones) if p]
     if not rows:
         return []
+    from .tasks import enqueue_after_commit, send_notification  # the tasks call the services that call this
+
     rows = Notification.objects.bulk_create(rows)
-    ids = [n.pk for n in rows]
-    transaction.on_commit(lambda: _enqueue(ids))
+    for n in rows:
+        enqueue_after_commit(send_notification, n.pk)
     return rows
-
-
-def _enqueue(ids: list[int]) -> None:
-    from .tasks import enqueue, send_notification
-
-    for pk in ids:
-        enqueue(send_notification, pk)
 
 
 def for_event(event_type: str, order: Order, *, offer: Offer | None = None, unit: Unit | None = None) -> None:

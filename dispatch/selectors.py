@@ -127,21 +127,22 @@ def team_loads(team_ids: list[int]) -> dict[int, int]:
     return {row["team_id"]: row["n"] for row in rows}
 
 
-FACT_FIELDS = (
-    "team_id",
-    "team__name",
-    "team__home_lat",
-    "team__home_lng",
-    "team__radius_km",
-    "team__capacity",
-    "team__available_from",
-    "team__available_to",
-    "team__available_weekdays",
-    "team__offers_answered",
-    "team__offers_accepted",
-    "team__rating_sum",
-    "team__rating_count",
-    "team__response_seconds",
+# The team's columns that TeamFacts takes, in its order (the load follows them).
+FACT_COLUMNS = (
+    "id",
+    "name",
+    "home_lat",
+    "home_lng",
+    "radius_km",
+    "capacity",
+    "available_from",
+    "available_to",
+    "available_weekdays",
+    "offers_answered",
+    "offers_accepted",
+    "rating_sum",
+    "rating_count",
+    "response_seconds",
 )
 
 
@@ -157,9 +158,7 @@ def _facts_sql(cell_count: int) -> str:
     # whatever their number; SQLite needs a placeholder each.
     cells = "= ANY(%s)" if connection.vendor == "postgresql" else f"IN ({', '.join(['%s'] * cell_count)})"
     return f"""
-        SELECT t.id, t.name, t.home_lat, t.home_lng, t.radius_km, t.capacity,
-               t.available_from, t.available_to, t.available_weekdays,
-               t.offers_answered, t.offers_accepted, t.rating_sum, t.rating_count, t.response_seconds,
+        SELECT {", ".join(f"t.{column}" for column in FACT_COLUMNS)},
                (SELECT COUNT(*) FROM {order} o WHERE o.team_id = t.id AND o.state IN ({states}))
         FROM {cell} c JOIN {team} t ON t.id = c.team_id
         WHERE c.category_id = %s AND c.cell {cells}
@@ -212,21 +211,7 @@ def team_facts_in_cells(
         with connection.cursor() as cursor:
             cursor.execute(_facts_sql(len(cells)), params)
             rows = cursor.fetchall()
-    return [
-        TeamFacts(
-            *row[:6],
-            available_from=_time(row[6]),
-            available_to=_time(row[7]),
-            available_weekdays=row[8],
-            offers_answered=row[9],
-            offers_accepted=row[10],
-            rating_sum=row[11],
-            rating_count=row[12],
-            response_seconds=row[13],
-            load=row[14],
-        )
-        for row in rows
-    ]
+    return [TeamFacts(*row[:6], _time(row[6]), _time(row[7]), *row[8:]) for row in rows]
 
 
 def team_facts(*, category_id: int | None = None, team_ids: list[int] | None = None) -> list[TeamFacts]:
@@ -236,7 +221,7 @@ def team_facts(*, category_id: int | None = None, team_ids: list[int] | None = N
         qs = qs.filter(categories=category_id)
     if team_ids is not None:
         qs = qs.filter(pk__in=team_ids)
-    rows = list(qs.values_list("id", *(f.removeprefix("team__") for f in FACT_FIELDS[1:])))
+    rows = list(qs.values_list(*FACT_COLUMNS))
     loads = team_loads([row[0] for row in rows])
     return [TeamFacts(*row, load=loads.get(row[0], 0)) for row in rows]
 
@@ -247,7 +232,7 @@ def pending_offers(order: Order) -> QuerySet[Offer]:
 
 def responsible_unit(order: Order, level: int | None = None) -> Unit:
     """The unit that answers for the order at its level (or at `level`): its station, institute, then the center."""
-    ids = [int(p) for p in order.station.path.split("/") if p]
+    ids = order.station.path_ids
     unit_id = ids[max(0, len(ids) - (level or order.level))]
     return order.station if unit_id == order.station_id else Unit.objects.get(pk=unit_id)
 
@@ -300,7 +285,7 @@ class DueWork:
 # One sweep takes at most this many of each kind; the next sweep takes the rest.
 SWEEP_BATCH = 500
 # A notification or an auto-dispatch gets this long to be done by its own message before the sweep steps in.
-NOTIFICATION_GRACE = timedelta(minutes=1)
+MESSAGE_GRACE = timedelta(minutes=1)
 NOTIFICATION_MAX_ATTEMPTS = 5
 
 
@@ -333,13 +318,13 @@ def due_work(now: datetime | None = None) -> DueWork:
         ),
         notifications_to_send=list(
             Notification.objects.filter(
-                sent_at__isnull=True, created_at__lte=now - NOTIFICATION_GRACE, attempts__lt=NOTIFICATION_MAX_ATTEMPTS
+                sent_at__isnull=True, created_at__lte=now - MESSAGE_GRACE, attempts__lt=NOTIFICATION_MAX_ATTEMPTS
             )
             .order_by("created_at")
             .values_list("pk", flat=True)[:SWEEP_BATCH]
         ),
         orders_to_auto_dispatch=list(
-            waiting.filter(state=OrderState.SUBMITTED, clock__lte=now - NOTIFICATION_GRACE)
+            waiting.filter(state=OrderState.SUBMITTED, clock__lte=now - MESSAGE_GRACE)
             .filter(Q(considered_level__isnull=True) | Q(considered_level__lt=F("level")))
             .order_by("clock")
             .values_list("pk", flat=True)[:SWEEP_BATCH]

@@ -2,7 +2,6 @@
 transition and publishes its events after commit."""
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -23,8 +22,9 @@ from . import notifications
 from .choices import DispatchMode, OfferState, OrderState
 from .errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from .matching import team_cell
-from .models import Notification, Offer, Order, TeamCell, Transition, Unit
+from .models import Notification, Offer, Order, StaffProfile, TeamCell, Transition, Unit
 from .selectors import (
+    dispatcher_unit,
     is_dispatcher,
     orders_visible_to,
     pending_offers,
@@ -253,31 +253,26 @@ def _offer_create(order: Order, team: Team, *, mode: str, rank: int) -> Offer:
         expires_at=timezone.now() + settings.OFFER_EXPIRY,
     )
     _offer_record(offer, action="create", from_state="", by=None)
-    transaction.on_commit(lambda: _schedule_offer_timers(offer.pk, offer.created_at, offer.expires_at))
+    _schedule_offer_timers(offer)
     return offer
 
 
-def _schedule_offer_timers(offer_id: int, created_at: datetime, expires_at: datetime) -> None:
+def _schedule_offer_timers(offer: Offer) -> None:
     """Expire (and remind) on time; the periodic sweep catches any message that gets lost."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return  # no broker to hold a timer: the in-process sweep does it
-    from .tasks import enqueue, expire_offer, remind_offer
+    from .tasks import enqueue_after_commit, expire_offer, remind_offer
 
-    enqueue(remind_offer, offer_id, eta=created_at + (expires_at - created_at) * settings.OFFER_REMIND_AT)
-    enqueue(expire_offer, offer_id, eta=expires_at)
+    enqueue_after_commit(remind_offer, offer.pk, eta=offer.remind_at)
+    enqueue_after_commit(expire_offer, offer.pk, eta=offer.expires_at)
 
 
 def auto_dispatch_later(order: Order) -> None:
     """After commit, let the order go out by itself if its unit dispatches automatically."""
-    if order.state != OrderState.SUBMITTED:
-        return
+    if order.state == OrderState.SUBMITTED:
+        from .tasks import auto_dispatch_order, enqueue_after_commit
 
-    def enqueue() -> None:
-        from .tasks import auto_dispatch_order, enqueue
-
-        enqueue(auto_dispatch_order, order.pk)
-
-    transaction.on_commit(enqueue)
+        enqueue_after_commit(auto_dispatch_order, order.pk)
 
 
 def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
@@ -356,7 +351,7 @@ def order_dispatch(
 
 def auto_dispatch_setting(unit: Unit) -> Unit | None:
     """The unit whose auto-dispatch applies: this one, else the nearest ancestor that has it on."""
-    ids = [int(p) for p in unit.path.split("/") if p]
+    ids = unit.path_ids
     settings_of = dict(Unit.objects.filter(pk__in=ids).exclude(auto_dispatch="").values_list("pk", "auto_dispatch"))
     for pk in reversed(ids):
         if pk in settings_of:
@@ -555,6 +550,9 @@ def matching_index_refresh(*, team_ids: Iterable[int] | None = None, batch_size:
     return written
 
 
+TEAM_RECORD_FIELDS = ["offers_answered", "offers_accepted", "rating_sum", "rating_count", "response_seconds"]
+
+
 def team_stats_refresh(*, team_ids: Iterable[int] | None = None) -> int:
     """Roll up each team's record for ranking: offers answered and accepted, ratings, response time.
 
@@ -587,32 +585,20 @@ def team_stats_refresh(*, team_ids: Iterable[int] | None = None) -> int:
     }
     ratings = {row["team_id"]: row for row in orders.values("team_id").annotate(n=Count("id"), total=Sum("rating"))}
     changed = []
-    for team in teams.only(
-        "id", "offers_answered", "offers_accepted", "rating_sum", "rating_count", "response_seconds"
-    ):
+    for team in teams.only("id", *TEAM_RECORD_FIELDS):
         a, r, mean = answered.get(team.pk, {}), ratings.get(team.pk, {}), response.get(team.pk)
-        new = (
-            a.get("n", 0),
-            a.get("accepted", 0),
-            r.get("total") or 0,
-            r.get("n", 0),
-            mean.total_seconds() if mean is not None else None,
-        )
-        old = (team.offers_answered, team.offers_accepted, team.rating_sum, team.rating_count, team.response_seconds)
-        if new != old:
-            (
-                team.offers_answered,
-                team.offers_accepted,
-                team.rating_sum,
-                team.rating_count,
-                team.response_seconds,
-            ) = new
+        record = {
+            "offers_answered": a.get("n", 0),
+            "offers_accepted": a.get("accepted", 0),
+            "rating_sum": r.get("total") or 0,
+            "rating_count": r.get("n", 0),
+            "response_seconds": mean.total_seconds() if mean is not None else None,
+        }
+        if any(getattr(team, name) != value for name, value in record.items()):
+            for name, value in record.items():
+                setattr(team, name, value)
             changed.append(team)
-    Team.objects.bulk_update(
-        changed,
-        ["offers_answered", "offers_accepted", "rating_sum", "rating_count", "response_seconds"],
-        batch_size=2000,
-    )
+    Team.objects.bulk_update(changed, TEAM_RECORD_FIELDS, batch_size=2000)
     return len(changed)
 
 
@@ -651,11 +637,10 @@ def _remind_waiting(order: Order) -> Order:
         return order
     order.reminded_at = now
     order.save(update_fields=["reminded_at", "updated_at"])
-    unit = responsible_unit(order)
     events.publish(
-        [*g.units_of_path(order.station.path)], "order.waiting", {"order": order_summary(order)}, order_id=order.pk
+        g.units_of_path(order.station.path), "order.waiting", {"order": order_summary(order)}, order_id=order.pk
     )
-    notifications.for_event("order.waiting", order, unit=unit)
+    notifications.for_event("order.waiting", order, unit=responsible_unit(order))
     return order
 
 
@@ -665,8 +650,7 @@ def offer_remind(*, offer_id: int) -> Offer | None:
         offer = lock_row(Offer, "order", "order__category", pk=offer_id)
         if offer is None or offer.state != OfferState.PENDING or offer.reminded_at is not None:
             return offer
-        remind_at = offer.created_at + (offer.expires_at - offer.created_at) * settings.OFFER_REMIND_AT
-        if timezone.now() < remind_at:
+        if timezone.now() < offer.remind_at:
             return offer
         offer.reminded_at = timezone.now()
         offer.save(update_fields=["reminded_at"])
@@ -695,12 +679,8 @@ def notification_send(*, notification_id: int) -> Notification | None:
     return n
 
 
-def staff_move(*, user_id: int, unit_id: int, by: AbstractBaseUser) -> Any:
-    """Move a staff member to another unit (returns the StaffProfile); their open stream connections follow at once."""
-    # Imported here: this service was added after the module's imports, which others were editing.
-    from .models import StaffProfile, Unit
-    from .selectors import dispatcher_unit
-
+def staff_move(*, user_id: int, unit_id: int, by: AbstractBaseUser) -> StaffProfile:
+    """Move a staff member to another unit; their open stream connections follow at once."""
     _require_dispatcher(by)
     with transaction.atomic():
         profile = lock_row(StaffProfile, "unit", user_id=user_id)

@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
 from . import selectors, services
 
@@ -40,6 +40,11 @@ def enqueue(task: Task, *args: Any, eta: datetime | None = None) -> None:
             raise  # in-process, the error is the task's own: let it show
         _broker_down_until = time.monotonic() + BROKER_BACKOFF_S
         logger.warning("could not enqueue %s%s; the sweep will do it", task.name, args, exc_info=True)
+
+
+def enqueue_after_commit(task: Task, *args: Any, eta: datetime | None = None) -> None:
+    """Send a task once the caller's transaction commits (a rolled-back change sends nothing)."""
+    transaction.on_commit(lambda: enqueue(task, *args, eta=eta))
 
 
 # After a failed send, sends are skipped this long (the sweep makes up for them).
