@@ -406,8 +406,8 @@ def _with_dbname(url: str, name: str) -> str:
 
 
 @contextmanager
-def throwaway_database(admin_url: str, name: str) -> Iterator[str]:
-    """Create database `name` and drop it on the way out, whatever happened in between."""
+def throwaway_database(admin_url: str, name: str, *, keep: bool = False) -> Iterator[str]:
+    """Create database `name` and drop it on the way out (unless kept), whatever happened in between."""
     try:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -416,12 +416,15 @@ def throwaway_database(admin_url: str, name: str) -> Iterator[str]:
     try:
         yield _with_dbname(admin_url, name)
     finally:
-        try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            print(f"dropped database {name}", file=sys.stderr)
-        except psycopg.Error as exc:
-            print(f"could not drop database {name}: {exc}", file=sys.stderr)
+        if keep:
+            print(f'kept database {name} (--keep-db): drop it with DROP DATABASE "{name}"', file=sys.stderr)
+        else:
+            try:
+                with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                print(f"dropped database {name}", file=sys.stderr)
+            except psycopg.Error as exc:
+                print(f"could not drop database {name}: {exc}", file=sys.stderr)
 
 
 def migrate_and_seed(env: dict[str, str], timeout: float) -> None:
@@ -733,26 +736,34 @@ def run(args: argparse.Namespace) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def bench_main(script: str, run: Callable[[], tuple[str, list[str]]]) -> int:
+    """Run a benchmark: its figure line last on stdout, its problems on stderr, an exit code
+    that says failed (1), interrupted (130) or terminated (143); cleanup runs in every case."""
 
     def on_term(_signum: int, _frame: object) -> None:
         raise Terminated
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        line = run(args)
+        line, problems = run()
     except BenchError as exc:
-        print(f"\nbench/lifecycle.py FAILED: {exc}", file=sys.stderr)
+        print(f"\n{script} FAILED: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nbench/lifecycle.py interrupted", file=sys.stderr)
+        print(f"\n{script} interrupted", file=sys.stderr)
         return 130
     except Terminated:
-        print("\nbench/lifecycle.py terminated", file=sys.stderr)
+        print(f"\n{script} terminated", file=sys.stderr)
         return 143
+    for problem in problems:
+        print(f"{script}: {problem}", file=sys.stderr, flush=True)
     print(line, flush=True)
-    return 0
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return bench_main("bench/lifecycle.py", lambda: (run(args), []))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import io
 import math
 import os
 import random
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,7 +47,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -56,6 +55,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.lifecycle import BenchError, bench_main, percentile, throwaway_database  # noqa: E402
 
 DISTRICT_TEAMS = 405  # dispatch/demo.py
 # The province the teams past the district are spread over (dispatch/demo.py, _seed_teams).
@@ -74,29 +75,12 @@ BRUTE_MIN_SAMPLES = 3
 EARTH_RADIUS_KM = 6371.0088  # the mean radius, as dispatch.matching uses
 
 
-class BenchError(Exception):
-    """The run failed: the message says where and why."""
-
-
-class Terminated(Exception):
-    """SIGTERM arrived: unwind like Ctrl-C, so the database goes."""
-
-
 def log(message: str) -> None:
     """Progress goes to stderr, so stdout carries only the report and its last line."""
     print(message, file=sys.stderr, flush=True)
 
 
 # --- figures ------------------------------------------------------------------------
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100), as bench/lifecycle.py computes it."""
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
 
 
 @dataclass
@@ -114,39 +98,16 @@ class SizeResult:
 # --- the database -----------------------------------------------------------------------
 
 
-def with_dbname(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @contextmanager
-def throwaway_database(admin_url: str, name: str, *, keep: bool) -> Iterator[str]:
-    """Create database `name` and drop it on the way out (unless kept), whatever happened in between."""
+def django_connections_closed() -> Iterator[None]:
+    """Close this process's Django connections on the way out, before the database is dropped."""
     try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        raise BenchError(f"cannot create database {name} via {admin_url}: {exc}") from exc
-    try:
-        yield with_dbname(admin_url, name)
+        yield
     finally:
-        close_django_connections()
-        if keep:
-            log(f'kept database {name} (--keep-db): drop it with DROP DATABASE "{name}"')
-        else:
-            try:
-                with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                log(f"dropped database {name}")
-            except psycopg.Error as exc:
-                log(f"could not drop database {name}: {exc}")
+        if "django.db" in sys.modules:
+            from django.db import connections
 
-
-def close_django_connections() -> None:
-    if "django.db" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
+            connections.close_all()
 
 
 def start_django(db_url: str) -> None:
@@ -560,7 +521,7 @@ def run(args: argparse.Namespace) -> tuple[str, int]:
     name = f"bench_matching_{os.getpid()}"
     load_before = os.getloadavg()
     results: list[SizeResult] = []
-    with throwaway_database(args.database_url, name, keep=args.keep_db) as db_url:
+    with throwaway_database(args.database_url, name, keep=args.keep_db) as db_url, django_connections_closed():
         t0 = time.perf_counter()
         start_django(db_url)
         migrate_and_seed_district()
@@ -622,25 +583,11 @@ def run(args: argparse.Namespace) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    def on_term(_signum: int, _frame: object) -> None:
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
+    def run_checked() -> tuple[str, list[str]]:
         line, disagreements = run(args)
-    except BenchError as exc:
-        print(f"\nbench/matching.py FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nbench/matching.py interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("\nbench/matching.py terminated", file=sys.stderr)
-        return 143
-    if disagreements:
-        print(f"bench/matching.py: {disagreements} brute-force samples disagree with search", file=sys.stderr)
-    print(line, flush=True)
-    return 1 if disagreements else 0
+        return line, [f"{disagreements} brute-force samples disagree with search"] if disagreements else []
+
+    return bench_main("bench/matching.py", run_checked)
 
 
 if __name__ == "__main__":

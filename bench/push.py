@@ -43,7 +43,6 @@ import json
 import os
 import resource
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -76,7 +75,7 @@ from bench.lifecycle import (  # noqa: E402
     BenchError,
     Client,
     ServerSetup,
-    Terminated,
+    bench_main,
     free_port,
     gunicorn,
     migrate_and_seed,
@@ -1017,26 +1016,7 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def on_term(_signum: int, _frame: object) -> None:
-        raise Terminated
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        line, problems = run(args)
-    except BenchError as exc:
-        print(f"\nbench/push.py FAILED: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nbench/push.py interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print("\nbench/push.py terminated", file=sys.stderr)
-        return 143
-    for problem in problems:
-        print(f"bench/push.py: {problem}", file=sys.stderr, flush=True)
-    print(line, flush=True)
-    return 1 if problems else 0
+    return bench_main("bench/push.py", lambda: run(args))
 
 
 if __name__ == "__main__":
