@@ -24,8 +24,13 @@ logger = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
 
 
+# After a failed send, sends are skipped this long (the sweep makes up for them).
+BROKER_BACKOFF_S = 5.0
+_broker_down_until = 0.0
+
+
 def enqueue(task: Task, *args: Any, eta: datetime | None = None) -> None:
-    """Send a task from after commit, never failing the request that committed.
+    """Send a task without failing the caller (a request whose change has committed).
 
     With the broker down the change is already safe in the database; the sweep finds the
     due work there once the broker is back, so a failed send is logged, not raised.
@@ -45,11 +50,6 @@ def enqueue(task: Task, *args: Any, eta: datetime | None = None) -> None:
 def enqueue_after_commit(task: Task, *args: Any, eta: datetime | None = None) -> None:
     """Send a task once the caller's transaction commits (a rolled-back change sends nothing)."""
     transaction.on_commit(lambda: enqueue(task, *args, eta=eta))
-
-
-# After a failed send, sends are skipped this long (the sweep makes up for them).
-BROKER_BACKOFF_S = 5.0
-_broker_down_until = 0.0
 
 
 @shared_task(**RETRY)
