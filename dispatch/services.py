@@ -75,7 +75,11 @@ def order_summary(order: Order) -> dict[str, Any]:
 def order_groups(order: Order) -> list[str]:
     # Not the board: it shows figures (realtime.tasks.board_tick), and an order event there
     # would reach dispatchers outside the order's branch.
-    names = [g.order(order.pk), *g.units_of_path(order.station.path)]
+    # The owners' own groups too: a citizen's connection hears their orders, new ones included,
+    # without joining a group per order.
+    names = [g.order(order.pk), *g.units_of_path(order.station.path), g.user(order.placed_by_id)]
+    if order.citizen_id:
+        names.append(g.user(order.citizen.user_id))
     if order.team_id:
         names.append(g.team(order.team_id))
     return names
@@ -93,7 +97,7 @@ def lock_row(model: type[M], *related: str, **lookup: Any) -> M | None:
 
 def lock_order(order_id: int) -> Order:
     """Lock the order row for the rest of the transaction; every writer of an order takes it first."""
-    order = lock_row(Order, "station", pk=order_id)
+    order = lock_row(Order, "station", "citizen", pk=order_id)
     if order is None:
         raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id})
     return order
@@ -366,7 +370,7 @@ def order_auto_dispatch(*, order_id: int) -> Order | None:
     repeated message) is left alone, and so is one with no eligible team (dispatchers see it in
     their queue; escalation moves it on in time)."""
     with transaction.atomic():
-        order = lock_row(Order, "station", pk=order_id)
+        order = lock_row(Order, "station", "citizen", pk=order_id)
         if order is None or order.state != OrderState.SUBMITTED or order.considered_level == order.level:
             return order
         order.considered_level = order.level
@@ -612,7 +616,7 @@ def order_escalate(*, order_id: int, level: int | None = None) -> Order | None:
     finds the order already higher and does nothing, so the escalation happens exactly once.
     """
     with transaction.atomic():
-        order = lock_row(Order, "station", pk=order_id)
+        order = lock_row(Order, "station", "citizen", pk=order_id)
         if order is None or (level is not None and order.level != level):
             return order
         if order.state not in (OrderState.SUBMITTED, OrderState.DISPATCHING) or not order.is_past_escalation_time():

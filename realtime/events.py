@@ -46,12 +46,10 @@ def publish(groups: list[str], type: str, payload: dict[str, Any], *, order_id: 
     """Append an event to the log inside the caller's transaction and send it once that commits.
 
     The payload is serialized here, so a payload that cannot be JSON fails where it was made.
-    An event for an order's group also goes to the group of the user(s) whose order it is,
-    so a citizen's open connection hears a new order without joining anything.
     """
     at = timezone.now()
     body = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    names = g.dedupe([*groups, *_owner_groups(order_id, groups)])
+    names = g.dedupe(groups)
     # savepoint=False: inside the service's transaction this costs no SQL; called in
     # autocommit it still keeps the lock and the insert in one transaction.
     with transaction.atomic(savepoint=False):
@@ -75,15 +73,6 @@ def _lock_log() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
-
-
-def _owner_groups(order_id: int | None, groups: list[str]) -> list[str]:
-    if order_id is None or g.order(order_id) not in groups:
-        return []
-    from dispatch.models import Order
-
-    owners = Order.objects.filter(pk=order_id).values_list("placed_by_id", "citizen__user_id").first() or ()
-    return [g.user(pk) for pk in owners if pk is not None]
 
 
 def _send(names: list[str], message: dict[str, Any]) -> None:
