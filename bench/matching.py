@@ -186,6 +186,9 @@ def grow_teams(
     TeamCell index, one row per category served) in a few minutes.
     """
     from dispatch.matching import team_cell
+    from dispatch.models import TEAM_FACTS_COPIED
+
+    copied = ", ".join(TEAM_FACTS_COPIED)
 
     stations = district.stations
     cat_ids = list(district.category_ids)
@@ -216,29 +219,28 @@ def grow_teams(
             available_to = "23:59" if round_the_clock else rng.choice(("18:00", "20:00", "21:00"))
             weekdays = "1234567" if round_the_clock or rng.random() < 0.7 else "123456"
             name = f"{station_name.replace('新时代文明实践站', '')}志愿服务队{k}"
-            teams.write(
-                _text_row(
-                    (k, name, station_id, None, lat, lng, float(radius), capacity, available_from, available_to)
-                    + (weekdays, "t", now, 0, 0, 0, 0, None)
-                )
-            )
+            # The team's facts as dispatch.models.TEAM_FACTS_COPIED lists them: the index carries them too.
+            facts = (name, capacity, available_from, available_to, weekdays, 0, 0, 0, 0, None)
+            teams.write(_text_row((k, station_id, None, lat, lng, float(radius), "t", now, *facts)))
             served = rng.sample(cat_ids, rng.choice((1, 2, 2, 3)))
             if round_the_clock and district.emergency_id not in served:
                 served.append(district.emergency_id)
             cell = team_cell(lat, lng, radius)
             for c in served:
                 links.write(f"{k}\t{c}\n")
-                cells.write(f"{k}\t{c}\t{cell}\t{lat}\t{lng}\t{float(radius)}\n")
+                cells.write(_text_row((k, c, cell, lat, lng, float(radius), *facts)))
         with conn.cursor() as cur:
             for sql, buf in (
                 (
-                    "COPY volunteers_team (id, name, unit_id, leader_id, home_lat, home_lng, radius_km, capacity, "
-                    "available_from, available_to, available_weekdays, active, created_at, offers_answered, "
-                    "offers_accepted, rating_sum, rating_count, response_seconds) FROM STDIN",
+                    "COPY volunteers_team (id, unit_id, leader_id, home_lat, home_lng, radius_km, active, created_at, "
+                    f"{copied}) FROM STDIN",
                     teams,
                 ),
                 ("COPY volunteers_team_categories (team_id, category_id) FROM STDIN", links),
-                ("COPY dispatch_teamcell (team_id, category_id, cell, lat, lng, radius_km) FROM STDIN", cells),
+                (
+                    f"COPY dispatch_teamcell (team_id, category_id, cell, lat, lng, radius_km, {copied}) FROM STDIN",
+                    cells,
+                ),
             ):
                 with cur.copy(sql) as copy:
                     copy.write(buf.getvalue())

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -72,9 +73,11 @@ class MatchQuery:
     limit: int | None = None
 
 
-@dataclass(frozen=True)
-class TeamFacts:
-    """What ranking needs to know of one team, read once from the database."""
+class TeamFacts(NamedTuple):
+    """What ranking needs to know of one team, read once from the database.
+
+    A named tuple: a search builds one per team that reaches the order, and a tuple is made
+    several times faster than a frozen dataclass."""
 
     id: int
     name: str
@@ -280,6 +283,10 @@ def has_capacity(facts: TeamFacts) -> bool:
 # --- score --------------------------------------------------------------------------
 
 
+# The score's parts that a team's record and load give, whatever the order's place.
+RECORD_PARTS = ("load", "acceptance", "rating", "response")
+
+
 @dataclass(frozen=True)
 class Scoring:
     """The score's settings, read once per search (a settings read per team costs more than the sum)."""
@@ -291,12 +298,16 @@ class Scoring:
     prior_acceptance: float
     prior_rating: float
     prior_response_min: float
+    # The weights of RECORD_PARTS, in that order.
+    record_weights: tuple[float, ...] = ()
 
     @classmethod
     def current(cls) -> "Scoring":
         total = sum(settings.MATCH_WEIGHTS.values()) or 1.0
+        weights = {k: v / total for k, v in settings.MATCH_WEIGHTS.items()}
         return cls(
-            weights={k: v / total for k, v in settings.MATCH_WEIGHTS.items()},
+            weights=weights,
+            record_weights=tuple(weights.get(part, 0.0) for part in RECORD_PARTS),
             distance_scale_km=settings.MATCH_DISTANCE_SCALE_KM,
             response_scale_min=settings.MATCH_RESPONSE_SCALE_MIN,
             prior_weight=settings.MATCH_PRIOR_WEIGHT,
@@ -309,20 +320,23 @@ class Scoring:
         """The parts that do not depend on distance, each in [0, 1], higher is better.
 
         A team with little history leans on the prior, as if it had `prior_weight` answers like it."""
+        return dict(zip(RECORD_PARTS, self._record_values(facts), strict=True))
+
+    def _record_values(self, facts: TeamFacts) -> tuple[float, float, float, float]:
         n = self.prior_weight
         acceptance = (facts.offers_accepted + n * self.prior_acceptance) / (facts.offers_answered + n)
         rating = (facts.rating_sum + n * self.prior_rating) / (facts.rating_count + n)
         response_min = facts.response_seconds / 60 if facts.response_seconds is not None else self.prior_response_min
-        return {
-            "load": 1 - facts.load / facts.capacity if facts.capacity else 0.0,
-            "acceptance": acceptance,
-            "rating": (rating - 1) / 4,
-            "response": 1 / (1 + response_min / self.response_scale_min),
-        }
+        return (
+            1 - facts.load / facts.capacity if facts.capacity else 0.0,
+            acceptance,
+            (rating - 1) / 4,
+            1 / (1 + response_min / self.response_scale_min),
+        )
 
     def record_score(self, facts: TeamFacts) -> float:
-        w = self.weights
-        return sum(w.get(k, 0.0) * v for k, v in self.record_parts(facts).items())
+        # Run for every team that qualifies: a plain sum of products, no dict in between.
+        return sum(w * v for w, v in zip(self.record_weights, self._record_values(facts), strict=True))
 
     def distance_part(self, km: float) -> float:
         return 1 / (1 + km / self.distance_scale_km)

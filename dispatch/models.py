@@ -1,5 +1,6 @@
 import secrets
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -9,6 +10,10 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from .choices import DispatchMode, Level, OfferState, OrderState, Priority
+from .matching import team_cell
+
+if TYPE_CHECKING:
+    from volunteers.models import Team
 
 
 class Unit(models.Model):
@@ -380,10 +385,28 @@ class Transition(models.Model):
         super().save(*args, **kwargs)
 
 
-class TeamCell(models.Model):
-    """The matching index: one row per team and category served, filed under the team's reach cell.
+# The team's fields each matching index row carries a copy of, under the same names; the
+# team's place and radius are copied too, as lat, lng and radius_km.
+TEAM_FACTS_COPIED = (
+    "name",
+    "capacity",
+    "available_from",
+    "available_to",
+    "available_weekdays",
+    "offers_answered",
+    "offers_accepted",
+    "rating_sum",
+    "rating_count",
+    "response_seconds",
+)
 
-    Derived from the team (see `dispatch.matching`); `matching_index_refresh` keeps it.
+
+class TeamCell(models.Model):
+    """The matching index: one row per active team and category served, filed under the team's reach cell.
+
+    Derived from the team (see `dispatch.matching`); `matching_index_refresh` keeps it. Each row
+    also carries a copy of what ranking reads of the team (TEAM_FACTS_COPIED), so on PostgreSQL
+    the candidate search is answered from this index alone, without visiting a team row.
     """
 
     team = models.ForeignKey("volunteers.Team", on_delete=models.CASCADE, related_name="cells")
@@ -392,21 +415,47 @@ class TeamCell(models.Model):
     lat = models.FloatField()
     lng = models.FloatField()
     radius_km = models.FloatField()
+    # Copies of the team's fields of the same names.
+    name = models.CharField(max_length=100)
+    capacity = models.PositiveSmallIntegerField()
+    available_from = models.TimeField()
+    available_to = models.TimeField()
+    available_weekdays = models.CharField(max_length=7)
+    offers_answered = models.PositiveIntegerField()
+    offers_accepted = models.PositiveIntegerField()
+    rating_sum = models.PositiveIntegerField()
+    rating_count = models.PositiveIntegerField()
+    response_seconds = models.FloatField(null=True)
 
     class Meta:
         verbose_name = _("matching cell")
         verbose_name_plural = _("matching cells")
         constraints = [models.UniqueConstraint(fields=["team", "category"], name="teamcell_once_per_category")]
         # The candidate query reads (category, cell) with a latitude range; on PostgreSQL the
-        # index carries the rest, so the box and the reach are settled from the index alone.
+        # index carries every column it selects, so it never visits the table's rows.
         indexes = [
             models.Index(
-                fields=["category", "cell", "lat"], include=["lng", "radius_km", "team"], name="teamcell_lookup"
+                fields=["category", "cell", "lat"],
+                include=["lng", "radius_km", "team", *TEAM_FACTS_COPIED],
+                name="teamcell_lookup",
             ),
         ]
 
     def __str__(self) -> str:
         return f"team {self.team_id} / category {self.category_id} @ {self.cell}"
+
+    @classmethod
+    def of(cls, team: "Team", category_id: int) -> "TeamCell":
+        """The row that files the team under a category it serves."""
+        return cls(
+            team_id=team.pk,
+            category_id=category_id,
+            cell=team_cell(team.home_lat, team.home_lng, team.radius_km),
+            lat=team.home_lat,
+            lng=team.home_lng,
+            radius_km=team.radius_km,
+            **{name: getattr(team, name) for name in TEAM_FACTS_COPIED},
+        )
 
 
 class Notification(models.Model):

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
-from django.db.models import Avg, Count, F, Q, Sum
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -21,8 +21,7 @@ from volunteers.models import Team
 from . import notifications
 from .choices import DispatchMode, OfferState, OrderState
 from .errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
-from .matching import team_cell
-from .models import Notification, Offer, Order, StaffProfile, TeamCell, Transition, Unit
+from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, StaffProfile, TeamCell, Transition, Unit
 from .selectors import (
     dispatcher_unit,
     is_dispatcher,
@@ -520,37 +519,48 @@ def order_auto_close(*, order_id: int) -> Order:
 
 
 def matching_index_refresh(*, team_ids: Iterable[int] | None = None, batch_size: int = 20_000) -> int:
-    """File teams (all, or these) in the matching index again; call after a team's place, radius or
-    categories change. Returns the number of index rows written."""
+    """File teams (all, or these) in the matching index again, with a fresh copy of their facts.
+
+    Call it after anything the search reads of a team changes: place, radius, categories,
+    active, capacity, hours, name or record. Rows are upserted, so two refreshes of one team
+    at once cannot collide; rows of teams gone inactive or categories no longer served are
+    removed. Returns the number of index rows written.
+    """
     through = Team.categories.through
-    teams = Team.objects.order_by("id")
+    teams = Team.objects.filter(active=True).order_by("id")
+    scope = TeamCell.objects.all()
     if team_ids is not None:
         team_ids = list(team_ids)
-        teams = teams.filter(pk__in=team_ids)
+        teams, scope = teams.filter(pk__in=team_ids), scope.filter(team_id__in=team_ids)
+    copied = ["cell", "lat", "lng", "radius_km", *TEAM_FACTS_COPIED]
     written = 0
     with transaction.atomic():
-        stale = TeamCell.objects.all() if team_ids is None else TeamCell.objects.filter(team_id__in=team_ids)
-        stale.delete()
         last = 0
         while True:
-            chunk = list(teams.filter(pk__gt=last).values_list("id", "home_lat", "home_lng", "radius_km")[:batch_size])
+            chunk = list(
+                teams.filter(pk__gt=last).only("home_lat", "home_lng", "radius_km", *TEAM_FACTS_COPIED)[:batch_size]
+            )
             if not chunk:
                 break
-            last = chunk[-1][0]
+            last = chunk[-1].pk
             served: dict[int, list[int]] = {}
-            for team_id, category_id in through.objects.filter(team_id__in=[c[0] for c in chunk]).values_list(
+            for team_id, category_id in through.objects.filter(team_id__in=[t.pk for t in chunk]).values_list(
                 "team_id", "category_id"
             ):
                 served.setdefault(team_id, []).append(category_id)
-            rows = [
-                TeamCell(
-                    team_id=tid, category_id=cat, cell=team_cell(lat, lng, radius), lat=lat, lng=lng, radius_km=radius
-                )
-                for tid, lat, lng, radius in chunk
-                for cat in served.get(tid, ())
-            ]
-            TeamCell.objects.bulk_create(rows, batch_size=5000)
+            rows = [TeamCell.of(team, category_id) for team in chunk for category_id in served.get(team.pk, ())]
+            TeamCell.objects.bulk_create(
+                rows,
+                batch_size=5000,
+                update_conflicts=True,
+                unique_fields=["team", "category"],
+                update_fields=copied,
+            )
             written += len(rows)
+        still_served = through.objects.filter(
+            team_id=OuterRef("team_id"), category_id=OuterRef("category_id"), team__active=True
+        )
+        scope.exclude(Exists(still_served)).delete()
     return written
 
 
@@ -602,7 +612,11 @@ def team_stats_refresh(*, team_ids: Iterable[int] | None = None) -> int:
             for name, value in record.items():
                 setattr(team, name, value)
             changed.append(team)
-    Team.objects.bulk_update(changed, TEAM_RECORD_FIELDS, batch_size=2000)
+    if changed:
+        with transaction.atomic():
+            Team.objects.bulk_update(changed, TEAM_RECORD_FIELDS, batch_size=2000)
+            # Ranking reads the record from the matching index's copy.
+            matching_index_refresh(team_ids=[team.pk for team in changed])
     return len(changed)
 
 

@@ -52,7 +52,7 @@ class TeamAdmin(admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        # Place, radius and categories are saved by now: file the team in the matching index again.
+        # Categories are saved by now too: refile the team, with a fresh copy of what the search reads.
         matching_index_refresh(team_ids=[form.instance.pk])
 
     @admin.display(description=_("categories served"))

@@ -7,7 +7,7 @@ from geopy.distance import geodesic
 
 from dispatch import services
 from dispatch.choices import Level
-from dispatch.models import Order
+from dispatch.models import Order, TeamCell
 from dispatch.selectors import team_candidates
 from volunteers.models import Team
 
@@ -25,7 +25,7 @@ def at(origin: tuple[float, float], km: float, bearing: float = 45) -> dict:
 
 
 def test_a_team_exactly_at_its_radius_is_a_candidate(story, station, category, spot):
-    Team.objects.filter(pk=story.team.pk).update(active=False)
+    f.edit_teams(Team.objects.filter(pk=story.team.pk), active=False)
     edge = f.TeamFactory(unit=station, categories=[category], radius_km=3.0, **at(spot, 3.0, bearing=30))
     beyond = f.TeamFactory(unit=station, categories=[category], radius_km=3.0, **at(spot, 3.001, bearing=210))
     order = story.placed(lat=spot[0], lng=spot[1])
@@ -34,16 +34,16 @@ def test_a_team_exactly_at_its_radius_is_a_candidate(story, station, category, s
 
 
 def test_many_teams_at_one_point_are_ranked_by_their_record_then_by_id(story, station, category, spot):
-    Team.objects.filter(pk=story.team.pk).update(active=False)
+    f.edit_teams(Team.objects.filter(pk=story.team.pk), active=False)
     same = [f.TeamFactory(unit=station, categories=[category], home_lat=spot[0], home_lng=spot[1]) for _ in range(6)]
-    Team.objects.filter(pk=same[3].pk).update(rating_sum=50, rating_count=10)  # a 5★ record lifts it
+    f.edit_teams(Team.objects.filter(pk=same[3].pk), rating_sum=50, rating_count=10)  # a 5★ record lifts it
     order = story.placed(lat=spot[0], lng=spot[1])
     ranked = [c.team for c in team_candidates(order).candidates]
     assert ranked == [same[3].pk, *(t.pk for t in same if t is not same[3])]
 
 
 def test_an_order_with_no_eligible_team_gets_an_empty_answer_that_says_why(story, api):
-    Team.objects.update(capacity=1)
+    f.edit_teams(Team.objects.all(), capacity=1)
     busy = story.accepted()  # the only near team now has no free capacity
     order = story.placed()
     assert busy.team_id == story.team.pk
@@ -56,7 +56,7 @@ def test_an_order_with_no_eligible_team_gets_an_empty_answer_that_says_why(story
 
 
 def test_a_team_off_duty_at_the_requested_time_is_left_out(story, station, category):
-    Team.objects.filter(pk=story.team.pk).update(available_weekdays="")
+    f.edit_teams(Team.objects.filter(pk=story.team.pk), available_weekdays="")
     start = f.tomorrow_at(10)
     order = story.placed(window_start=start, window_end=start + timedelta(hours=2))
     match = team_candidates(order)
@@ -66,7 +66,7 @@ def test_a_team_off_duty_at_the_requested_time_is_left_out(story, station, categ
 def test_a_night_shift_team_serves_an_early_morning_window(story):
     from datetime import time
 
-    Team.objects.filter(pk=story.team.pk).update(available_from=time(20), available_to=time(6))
+    f.edit_teams(Team.objects.filter(pk=story.team.pk), available_from=time(20), available_to=time(6))
     start = f.tomorrow_at(4)
     order = story.placed(window_start=start, window_end=start + timedelta(hours=1))
     assert story.team.pk in [c.team for c in team_candidates(order).candidates]
@@ -118,7 +118,28 @@ def test_the_team_record_rolls_up_answers_and_ratings(story, other_team, other_l
     assert (team.offers_answered, team.offers_accepted) == (1, 1)
     assert (other.offers_answered, other.offers_accepted) == (1, 0)
     assert team.response_seconds is not None and team.response_seconds >= 0
+    # Ranking reads the record from the matching index's copy, refreshed with it.
+    copy = TeamCell.objects.get(team=story.team)
+    assert (copy.offers_answered, copy.offers_accepted, copy.response_seconds) == (1, 1, team.response_seconds)
     assert services.team_stats_refresh() == 0  # nothing moved: nothing written
+
+
+def test_the_matching_index_follows_the_team_it_copies(team, category):
+    other = f.CategoryFactory(code="medical", name="医疗")
+    f.edit_teams(Team.objects.filter(pk=team.pk), name="新名字", capacity=4)
+    team.categories.add(other)
+    assert services.matching_index_refresh(team_ids=[team.pk]) == 2
+    assert set(TeamCell.objects.filter(team=team).values_list("category_id", "name", "capacity")) == {
+        (category.pk, "新名字", 4),
+        (other.pk, "新名字", 4),
+    }
+    team.categories.remove(category)
+    services.matching_index_refresh(team_ids=[team.pk])
+    assert list(TeamCell.objects.filter(team=team).values_list("category_id", flat=True)) == [other.pk]
+    f.edit_teams(Team.objects.filter(pk=team.pk), active=False)  # an inactive team is not in the index at all
+    assert not TeamCell.objects.filter(team=team).exists()
+    f.edit_teams(Team.objects.filter(pk=team.pk), active=True)
+    assert services.matching_index_refresh() == TeamCell.objects.count() == 1
 
 
 def test_a_higher_dispatcher_sees_teams_across_their_own_wider_jurisdiction(
