@@ -100,7 +100,7 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
             # The layer waits for messages with a 5 s blocking read; redis-py 8's default 5 s
             # socket timeout would cut that read and kill an idle consumer (measured in
             # bench/push.py: dropped connections whenever a process heard nothing for 5 s).
