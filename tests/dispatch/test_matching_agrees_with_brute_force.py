@@ -112,9 +112,25 @@ def assert_same_answer(fast: list, reference: list) -> None:
 
 
 @st.composite
+def rivals(draw, query: MatchQuery, first_id: int) -> list[TeamFacts]:
+    """Pairs of teams alike in all but a few centimetres of distance from the order: only exact
+    distances order them, since the cheap distance's bound is wider than their difference."""
+    out = []
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        km = draw(st.floats(min_value=0.5, max_value=20))
+        for gap_km in (0.0, draw(st.sampled_from([0.0, 1e-5, 3e-5, -2e-5]))):
+            p = geodesic(kilometers=km + gap_km).destination((query.lat, query.lng), draw(st.floats(0, 360)))
+            out.append(
+                TeamFacts(id=first_id + len(out), name="邻", lat=p.latitude, lng=p.longitude, radius_km=25, capacity=2)
+            )
+    return out
+
+
+@st.composite
 def cases(draw) -> tuple[MatchQuery, list[TeamFacts]]:
     team_list = draw(teams())
-    return draw(queries(team_list)), team_list
+    query = draw(queries(team_list))
+    return query, team_list + draw(rivals(query, len(team_list) + 1))
 
 
 @given(cases())
@@ -209,15 +225,16 @@ def worst_cheap_distance(monkeypatch):
     real = matching.cheap_km
 
     def biased(lat1: float, lng1: float, lat2: float, lng2: float) -> tuple[float, float]:
-        km, error = real(lat1, lng1, lat2, lng2)
-        return km * (1 + 0.9 * error if lat2 > lat1 else 1 - 0.9 * error), error
+        km, error_km = real(lat1, lng1, lat2, lng2)
+        return km + 0.9 * error_km if lat2 > lat1 else km - 0.9 * error_km, error_km
 
     monkeypatch.setattr(matching, "cheap_km", biased)
 
 
 def test_exact_distances_decide_a_near_tie_that_cheap_ones_get_wrong(worst_cheap_distance):
     north = geodesic(kilometers=10.0).destination(CENTER, 0)
-    east = geodesic(kilometers=10.002).destination(CENTER, 90)
+    # 5 cm farther: within the cheap distance's bound at 10 km (about 8e-5 km).
+    east = geodesic(kilometers=10.00005).destination(CENTER, 90)
     alike = {"radius_km": 20.0, "capacity": 2}
     team_list = [
         TeamFacts(id=1, name="北", lat=north.latitude, lng=north.longitude, **alike),
