@@ -9,6 +9,7 @@ explains why the order holds.
 import asyncio
 import logging
 import random
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import groups as g
-from .keeper import fanout, keeper, rights
+from .keeper import keeper, rights
 from .log import Row, row_of, tail
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ RIGHTS_CHANGED = frozenset({"team.member_left", "staff.moved"})
 # 4401/4403 follow HTTP 401/403, as the WebSocket close codes 4000-4999 are the application's.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-# "Try again later" (RFC 6455 registry): the phone reconnects with back-off and catches up.
-CLOSE_TRY_AGAIN = 1013
+
+# The Redis layer forgets a group membership after a day (group_expiry): join again well before.
+GROUP_RENEW_SECONDS = 3600.0
 
 
 def _seq_param(value: Any) -> int | None:
@@ -48,9 +50,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     # When the read behind the rights in force began: an older read (the keeper's, started
     # before a rights change the connection has already applied) must not undo a newer one.
     rights_read_at = float("-inf")
+    joined: frozenset[str] = frozenset()
+    joined_at = 0.0
     closing = False
-    accepted = False
-    lost_layer = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its close_old_connections before every message.
@@ -76,16 +78,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         self.last_sent = 0
         # Live messages, the heartbeat and resume requests each send from the log: one at a time.
         self.sending = asyncio.Lock()
+        # Group joins and leaves of this connection, one change at a time (see _sync_groups).
+        self.joining = asyncio.Lock()
         found, read_at = await rights.read(self.user_id)
         if found is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.apply_rights(found, read_at)
         await self.accept()
-        self.accepted = True
-        if self.lost_layer:
-            await self.close(code=CLOSE_TRY_AGAIN)
-            return
         query = parse_qs(self.scope.get("query_string", b"").decode())
         after = _seq_param((query.get("after") or [None])[0])
         async with self.sending:
@@ -102,7 +102,13 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         keeper.leave(self)
         if self.heartbeat is not None:
             self.heartbeat.cancel()
-        await fanout.leave(self)
+        for name in self.joined:
+            try:
+                await self.channel_layer.group_discard(name, self.channel_name)
+            except Exception:
+                # Redis is down; its group membership expires by itself.
+                logger.info("could not leave group %s", name)
+        self.joined = frozenset()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "resume":
@@ -114,7 +120,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 await self._catch_up()
                 await self._send_heartbeat()
 
-    # --- from the channel layer, through the process's fan-out (realtime.keeper) ----
+    # --- from the channel layer -------------------------------------------------
 
     async def stream_event(self, message: dict[str, Any]) -> None:
         live = message["event"]
@@ -144,16 +150,6 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         figures = tick["units"].get(str(self.unit_id)) or tick["none"]
         await self.send_json({"type": "stats.tick", "at": tick["at"], "unit": self.unit_id, **figures})
 
-    async def layer_lost(self) -> None:
-        """The process's channel failed (Redis away): close, so the phone reconnects and catches up.
-
-        Not before the handshake is accepted: a close then answers it with HTTP 403, which a
-        phone takes for a refusal and stops; connect() closes right after accepting instead.
-        """
-        self.lost_layer = True
-        if self.accepted:
-            await self.close(code=CLOSE_TRY_AGAIN)
-
     # --- rights ----------------------------------------------------------------------
 
     async def apply_rights(self, found: g.StreamRights | None, read_at: float) -> None:
@@ -172,12 +168,26 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         # What is sent is filtered by these names, so a lost right takes effect here, before
-        # the fan-out stops handing this connection the lost groups (and even if that fails).
+        # the groups are left below (and even if leaving fails).
         self.names, self.unit_id = found.names, found.unit_id
         self.hears = found.names - {g.board()}
-        # Handed over in the order set (nothing is awaited before the fan-out's first-come lock),
-        # so when two changes race the later one stays.
-        await fanout.hear(self, self.names)
+        await self._sync_groups()
+
+    async def _sync_groups(self) -> None:
+        """Make the layer's groups match `names`: join the new, leave the lost, renew hourly."""
+        async with self.joining:
+            # Read under the lock, so when two changes race the later one is what stays joined.
+            wanted = self.names
+            renew = bool(self.joined) and time.monotonic() - self.joined_at > GROUP_RENEW_SECONDS
+            if wanted == self.joined and not renew:
+                return
+            for name in wanted if renew else wanted - self.joined:
+                await self.channel_layer.group_add(name, self.channel_name)
+            for name in self.joined - wanted:
+                await self.channel_layer.group_discard(name, self.channel_name)
+            if renew or not self.joined:
+                self.joined_at = time.monotonic()
+            self.joined = wanted
 
     async def _after_sent(self, type: str, message: dict[str, Any]) -> None:
         if type in RIGHTS_CHANGED and message.get("user") == self.user_id:

@@ -97,9 +97,7 @@ def _deliver(names: list[str], message: dict[str, Any]) -> None:
 
 async def _group_send(layer: Any, names: list[str], message: dict[str, Any]) -> None:
     for name in names:
-        # Each stream process receives one copy per group and hands it to that group's
-        # connections there (realtime.keeper.Fanout), so the copy says which group it is.
-        await layer.group_send(name, {**message, "group": name})
+        await layer.group_send(name, message)
 
 
 class _Sender:

@@ -8,12 +8,6 @@ seconds of delay when each connection re-read its rights at each heartbeat). Her
 * `rights` batches rights reads: the connections that ask in the same moment (a burst
   of connects, a reconnect storm) share one read of four queries
   (`groups.stream_rights_of`).
-* `fanout` is one channel per process in every group its connections hear: the channel
-  layer carries one copy of a group's message to each process instead of one to each
-  connection, and the process hands it to that group's connections in memory. With the
-  Redis core layer every copy costs its own round trips (stored, popped one at a time,
-  backed up and cleaned: four each), so a broadcast to ten teams cost about forty per
-  process one after another, and its last delivery waited for all of them.
 * `keeper` is one task per process (per event loop, while it has connections) that once
   a heartbeat period refreshes the log tail — the heartbeats then deliver a lost push
   from memory, without a query — and every RIGHTS_CHECK_BEATS periods re-reads the
@@ -23,14 +17,12 @@ seconds of delay when each connection re-read its rights at each heartbeat). Her
 """
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import groups as g
@@ -43,26 +35,15 @@ logger = logging.getLogger(__name__)
 TAIL_REFRESH_BEATS = 1
 RIGHTS_CHECK_BEATS = 10
 
-# The Redis layer forgets a group membership after a day (group_expiry): join again well before.
-GROUP_RENEW_SECONDS = 3600.0
-
 _read_rights = database_sync_to_async(g.stream_rights_of)
 
 
 class Member(Protocol):
-    """A stream connection, as the keeper and the fan-out see it."""
+    """A stream connection, as the keeper sees it."""
 
     user_id: int
 
     async def apply_rights(self, rights: g.StreamRights | None, read_at: float) -> None: ...
-
-    async def stream_event(self, message: dict[str, Any]) -> None: ...
-
-    async def stream_tick(self, message: dict[str, Any]) -> None: ...
-
-    async def close(self, code: int | None = None) -> None: ...
-
-    async def layer_lost(self) -> None: ...
 
 
 class Rights:
@@ -145,7 +126,6 @@ class Keeper:
                     await tail.refresh()
                 if beats % RIGHTS_CHECK_BEATS == 0:
                     await self.check_rights()
-                await fanout.renew()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -168,150 +148,5 @@ class Keeper:
                     logger.warning("stream keeper: could not apply rights", exc_info=True)
 
 
-class Fanout:
-    """One channel per process (per event loop) in the groups its connections hear.
-
-    Each message the layer brings is handed to the connections in the group it was sent
-    to (`events` names it in the message), each in its own task: tasks start in the order
-    they are made and a connection sends under a first-come lock, so its messages keep
-    their order. What a connection may send is still decided by the connection
-    (`StreamConsumer.stream_event`: seq, log and rights), as when each had its own channel.
-    """
-
-    HANDLERS = {"stream.event": "stream_event", "stream.tick": "stream_tick"}
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock: asyncio.Lock | None = None
-        self._clear()
-
-    def _clear(self) -> None:
-        self._channel: str | None = None
-        self._task: asyncio.Task | None = None
-        self._hears: dict[Member, frozenset[str]] = {}
-        self._members: dict[str, dict[Member, None]] = {}  # group → its connections here (ordered set)
-        self._joined: dict[str, float] = {}  # groups the channel is in → when it joined (monotonic)
-
-    def _here(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._lock is None:
-            # A channel, its task and lock belong to one event loop (tests run several in turn).
-            self._loop, self._lock = loop, asyncio.Lock()
-            self._clear()
-        return self._lock
-
-    def _assign(self, member: Member, names: frozenset[str]) -> frozenset[str]:
-        before = self._hears.pop(member, frozenset())
-        if names:
-            self._hears[member] = names
-        for name in before - names:
-            self._members.get(name, {}).pop(member, None)
-        for name in names - before:
-            self._members.setdefault(name, {})[member] = None
-        return before
-
-    async def hear(self, member: Member, names: frozenset[str]) -> None:
-        """From now on hand `member` the messages of the groups `names` (and no others).
-
-        Returns once the channel is in all of them, so the connection reads the log after
-        joining, as with a channel of its own. If the layer fails, `member` keeps what it heard.
-        """
-        async with self._here():
-            before = self._assign(member, names)
-            layer = get_channel_layer()
-            try:
-                if self._channel is None:
-                    channel = await layer.new_channel()
-                    self._channel, self._joined = channel, {}
-                    self._task = asyncio.get_running_loop().create_task(self._receive(layer, channel))
-                for name in names:
-                    if name not in self._joined:
-                        await layer.group_add(name, self._channel)
-                        self._joined[name] = time.monotonic()
-            except Exception:
-                self._assign(member, before)
-                raise
-            await self._leave_unheard(layer, before - names)
-
-    async def leave(self, member: Member) -> None:
-        """Hand `member` nothing more; the channel leaves groups no connection here hears."""
-        async with self._here():
-            names = self._assign(member, frozenset())
-            await self._leave_unheard(get_channel_layer(), names)
-            if not self._hears:
-                if self._task is not None:
-                    self._task.cancel()
-                self._clear()
-
-    async def renew(self) -> None:
-        """Join again the groups joined GROUP_RENEW_SECONDS ago, before the layer forgets them."""
-        async with self._here():
-            if self._channel is None:
-                return
-            layer = get_channel_layer()
-            for name, at in list(self._joined.items()):
-                if time.monotonic() - at > GROUP_RENEW_SECONDS:
-                    await layer.group_add(name, self._channel)
-                    self._joined[name] = time.monotonic()
-
-    async def _leave_unheard(self, layer: Any, names: frozenset[str]) -> None:
-        for name in names:
-            if self._members.get(name):
-                continue
-            self._members.pop(name, None)
-            if self._joined.pop(name, None) is not None and self._channel is not None:
-                try:
-                    await layer.group_discard(name, self._channel)
-                except Exception:
-                    # Redis is away; the membership expires by itself (group_expiry).
-                    logger.info("could not leave group %s", name)
-
-    async def _receive(self, layer: Any, channel: str) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                message = await layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                await self._lost(channel)
-                return
-            handler = self.HANDLERS.get(message.get("type", ""))
-            if handler is None:
-                continue
-            # A copy that does not say its group (a sender of an older release, during a deploy)
-            # goes to the connections of all its groups: a second copy of an event is dropped
-            # by its seq, as before.
-            names = [message["group"]] if "group" in message else message.get("groups", [])
-            members: dict[Member, None] = {}
-            for name in names:
-                members.update(self._members.get(name, {}))
-            for member in members:
-                loop.create_task(self._hand(member, handler, message))
-
-    async def _lost(self, channel: str) -> None:
-        """Redis is away. As when each connection's own receive failed: the connections close,
-        so the phones reconnect (and so join again) and catch up from the log."""
-        logger.warning("stream fan-out: the channel layer failed; closing this process's connections")
-        async with self._here():
-            if self._channel != channel:
-                return
-            members = list(self._hears)
-            self._clear()
-        for member in members:
-            with contextlib.suppress(Exception):
-                await member.layer_lost()
-
-    async def _hand(self, member: Member, handler: str, message: dict[str, Any]) -> None:
-        try:
-            await getattr(member, handler)(message)
-        except Exception:
-            # What a consumer's own failing handler did: log it and close that connection.
-            logger.exception("stream fan-out: %s failed", handler)
-            with contextlib.suppress(Exception):
-                await member.close(code=1011)
-
-
 rights = Rights()
 keeper = Keeper()
-fanout = Fanout()

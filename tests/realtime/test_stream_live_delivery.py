@@ -49,9 +49,7 @@ def test_a_live_event_reaches_its_team_while_the_database_thread_is_busy(story):
         assert await asyncio.to_thread(started.wait, 5)
         try:
             live = {**event_message(event), "sent_at": timezone.now().isoformat()}
-            await get_channel_layer().group_send(
-                team, {"type": "stream.event", "event": live, "groups": [team], "group": team}
-            )
+            await get_channel_layer().group_send(team, {"type": "stream.event", "event": live, "groups": [team]})
             got = await read_until(stream, lambda m: m["type"] == "offer.created")
             assert got[-1]["seq"] == event.pk
         finally:

@@ -10,7 +10,6 @@ import asyncio
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.db.backends.utils import CursorWrapper
 
@@ -211,32 +210,5 @@ def test_the_log_tail_answers_a_gap_from_its_groups_index_and_keeps_it_trimmed(m
         assert log._by_group == {"team.1": [4], "unit.1": [4], "team.2": [5, 6, 7, 8, 9]}
         rows, through = await log.after(4, refresh=False, groups=frozenset({"team.1", "team.2"}))
         assert [r.seq for r in rows] == [5, 6, 7, 8, 9] and through == 9
-
-    async_to_sync(scenario)()
-
-
-def test_the_connections_of_a_process_share_one_channel_in_each_group(story, volunteer, monkeypatch):
-    """The layer carries one copy of a team's message to the process, which hands it to every member there."""
-    layer = get_channel_layer()
-    joins: list[tuple[str, str]] = []
-    real_add = layer.group_add
-
-    async def counted_add(group: str, channel: str) -> None:
-        joins.append((group, channel))
-        await real_add(group, channel)
-
-    monkeypatch.setattr(layer, "group_add", counted_add)
-    third = f.member(story.team).user
-
-    async def scenario():
-        streams = [await opened(u) for u in (story.team_leader, volunteer, third)]
-        team_joins = [j for j in joins if j[0] == g.team(story.team.pk)]
-        assert len(team_joins) == 1
-        await call(story.dispatching)()
-        for stream in streams:
-            got = events_only(await read_until(stream, lambda m: m["type"] == "offer.created"))
-            assert [m["type"] for m in got][-1] == "offer.created"
-        for stream in streams:
-            await stream.disconnect()
 
     async_to_sync(scenario)()
