@@ -6,6 +6,8 @@ seeds the demo district (405 teams) with `dispatch.demo.seed`, then grows the
 team table to each size of `--sizes` in turn with teams spread over the province
 as demo.py draws them past the district. The rows (teams, their categories and
 the matching index `TeamCell`) go in with PostgreSQL COPY, then VACUUM ANALYZE.
+About 5 % of the teams at every size (BUSY_SHARE) hold an order, accepted or in
+service, as on a working platform: their loads count, and some teams are full.
 
 At each size the same random orders (a point in the province, a category, the
 window tomorrow 10:00-12:00 Asia/Shanghai) are answered three ways:
@@ -72,7 +74,17 @@ CHUNK = 50_000
 # million teams one sample takes tens of seconds. It runs at least --brute-min
 # samples per size, then stops when its time budget is spent.
 BRUTE_MIN_SAMPLES = 3
-EARTH_RADIUS_KM = 6371.0088  # the mean radius, as dispatch.matching uses
+EARTH_RADIUS_KM = 6371.0088
+# A working platform has teams at work: about this share of the teams holds an order, accepted
+# or in service, so loads count and some teams are full. It also keeps the orders table from
+# being empty, which no platform's is: on an empty table PostgreSQL counts each team's load
+# with a sequential scan, and a rescan of one costs a system call per team.
+BUSY_SHARE = 0.05
+BUSY_ORDER_COLUMNS = (
+    "state, level, priority, description, lat, lng, address, window_start, window_end, contact_name, "
+    "contact_phone, idempotency_fingerprint, mode, cascade_queue, checkin_code, reject_reason, summary, "
+    "comment, publicity_consent, created_at, updated_at, accepted_at, category_id, placed_by_id, team_id, station_id"
+)  # the mean radius, as dispatch.matching uses
 
 
 def log(message: str) -> None:
@@ -146,6 +158,7 @@ class District:
     stations: tuple[tuple[int, str], ...]
     category_ids: tuple[int, ...]
     emergency_id: int
+    staff_user_id: int  # who the benchmark's busy orders say placed them
 
 
 def read_district() -> District:
@@ -159,7 +172,35 @@ def read_district() -> District:
     emergency = [cid for cid, code in categories if code == "emergency"]
     if not stations or not emergency:
         raise BenchError("the demo district has no stations or no emergency category")
-    return District(tuple(stations), tuple(cid for cid, _code in categories), emergency[0])
+    from django.contrib.auth import get_user_model
+
+    staff = get_user_model().objects.filter(staff_profile__isnull=False).order_by("id").values_list("id", flat=True)
+    return District(tuple(stations), tuple(cid for cid, _code in categories), emergency[0], staff[0])
+
+
+def busy_order_row(rng: random.Random, district: District, team: tuple[int, int, float, float, int], now: str) -> str:
+    """An order the team has in hand (accepted, or in service), at its home, for the two hours from `now`."""
+    team_id, station_id, lat, lng, category_id = team
+    state = rng.choice(("accepted", "in_service"))
+    until = (datetime.fromisoformat(now) + timedelta(hours=2)).isoformat()
+    return _text_row(
+        (state, 1, "normal", "", lat, lng, "", now, until, "", "", "", "directed", "[]", "000000", "", "", "")
+        + ("f", now, now, now, category_id, district.staff_user_id, team_id, station_id)
+    )
+
+
+def give_district_work(conn: psycopg.Connection, district: District, rng: random.Random) -> int:
+    """Orders in hand for about BUSY_SHARE of the demo district's teams (dispatch/demo.py seeds none)."""
+    now = datetime.now(ZoneInfo("UTC")).isoformat()
+    teams = conn.execute(
+        "SELECT t.id, t.unit_id, t.home_lat, t.home_lng, min(c.category_id) FROM volunteers_team t "
+        "JOIN volunteers_team_categories c ON c.team_id = t.id GROUP BY t.id ORDER BY t.id"
+    ).fetchall()
+    rows = [busy_order_row(rng, district, team, now) for team in teams if rng.random() < BUSY_SHARE]
+    with conn.cursor() as cur, cur.copy(f"COPY dispatch_order ({BUSY_ORDER_COLUMNS}) FROM STDIN") as copy:
+        copy.write("".join(rows))
+    conn.commit()
+    return len(rows)
 
 
 def team_count(conn: psycopg.Connection) -> int:
@@ -208,7 +249,7 @@ def grow_teams(
     for chunk_start in range(start, target, CHUNK):
         if time.monotonic() > deadline:
             raise BenchError(f"out of time while seeding teams ({written} of {total} written)")
-        teams, links, cells = io.StringIO(), io.StringIO(), io.StringIO()
+        teams, links, cells, busy = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
         for k in range(chunk_start + 1, min(target, chunk_start + CHUNK) + 1):
             station_id, station_name = stations[(k - 1) % len(stations)]
             lat, lng = round(rng.uniform(*LAT_RANGE), 6), round(rng.uniform(*LNG_RANGE), 6)
@@ -229,6 +270,8 @@ def grow_teams(
             for c in served:
                 links.write(f"{k}\t{c}\n")
                 cells.write(_text_row((k, c, cell, lat, lng, float(radius), *facts)))
+            if rng.random() < BUSY_SHARE:
+                busy.write(busy_order_row(rng, district, (k, station_id, lat, lng, served[0]), now))
         with conn.cursor() as cur:
             for sql, buf in (
                 (
@@ -241,6 +284,7 @@ def grow_teams(
                     f"COPY dispatch_teamcell (team_id, category_id, cell, lat, lng, radius_km, {copied}) FROM STDIN",
                     cells,
                 ),
+                (f"COPY dispatch_order ({BUSY_ORDER_COLUMNS}) FROM STDIN", busy),
             ):
                 with cur.copy(sql) as copy:
                     copy.write(buf.getvalue())
@@ -262,7 +306,7 @@ def vacuum_analyze(conn: psycopg.Connection) -> float:
     t0 = time.perf_counter()
     conn.autocommit = True
     try:
-        for table in ("volunteers_team", "volunteers_team_categories", "dispatch_teamcell"):
+        for table in ("volunteers_team", "volunteers_team_categories", "dispatch_teamcell", "dispatch_order"):
             conn.execute(f"VACUUM ANALYZE {table}")
     finally:
         conn.autocommit = False
@@ -538,7 +582,9 @@ def run(args: argparse.Namespace) -> tuple[str, int]:
             warmup, samples = queries[:30], queries[30:]
             rng = random.Random(f"{args.seed}-bench-matching-teams")
             current = team_count(conn)
-            conn.commit()
+            busy = give_district_work(conn, district, rng)
+            vacuum_analyze(conn)
+            log(f"  {busy} of the district's {current} teams have an order in hand")
             for size in args.sizes:
                 if size > current:
                     log(f"growing to {size:,} teams")

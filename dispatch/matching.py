@@ -18,6 +18,7 @@ Two halves that meet at `TeamFacts`:
 property tests hold the fast search to it.
 """
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from geographiclib.geodesic import Geodesic
 from geopy.distance import geodesic
@@ -358,7 +360,13 @@ class Scoring:
 
 
 def reason_texts() -> dict[str, str]:
-    """The reason's phrases in the current language, looked up once per search, not per team."""
+    """The reason's phrases in the current language, looked up once per language, not per search."""
+    return _reason_texts_in(get_language())
+
+
+@functools.lru_cache(maxsize=32)
+def _reason_texts_in(language: str | None) -> dict[str, str]:
+    # gettext answers in the active language, which is `language`: the cache key.
     return {
         "km": _("%(km).1f km"),
         "busy": _("%(load)d/%(cap)d busy"),
@@ -440,7 +448,7 @@ def qualify(query: MatchQuery, teams: Iterable[TeamFacts], searched_km: float) -
         if facts.id in query.exclude:
             continue
         m = _Measured(facts, query)
-        if not (m.within(facts.radius_km, query) and m.within(searched_km, query)):
+        if not m.within(min(facts.radius_km, searched_km), query):
             continue
         tally.reachable += 1
         if not _in_jurisdiction(facts, query.jurisdiction):

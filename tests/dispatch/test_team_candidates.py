@@ -12,6 +12,7 @@ from dispatch.selectors import team_candidates
 from volunteers.models import Team
 
 from .. import factories as f
+from ..conftest import requires_postgres
 
 
 @pytest.fixture
@@ -171,3 +172,17 @@ def test_reindexing_finds_a_team_moved_behind_the_index_back(story, center, spot
     assert story.team.pk not in [c.team for c in team_candidates(order).candidates]
     call_command("reindex_teams")
     assert story.team.pk in [c.team for c in team_candidates(order).candidates]
+
+
+@requires_postgres
+def test_on_postgresql_the_search_is_prepared_once_per_connection(story):
+    from django.db import connection
+
+    order = story.placed()
+    for _ in range(3):
+        team_candidates(order)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%dispatch_teamcell%"])
+        assert len(cursor.fetchall()) == 1  # Django's own statements stay unprepared
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_generic_plan",)
