@@ -196,11 +196,14 @@ def give_district_work(conn: psycopg.Connection, district: District, rng: random
         "SELECT t.id, t.unit_id, t.home_lat, t.home_lng, min(c.category_id) FROM volunteers_team t "
         "JOIN volunteers_team_categories c ON c.team_id = t.id GROUP BY t.id ORDER BY t.id"
     ).fetchall()
-    rows = [busy_order_row(rng, district, team, now) for team in teams if rng.random() < BUSY_SHARE]
-    with conn.cursor() as cur, cur.copy(f"COPY dispatch_order ({BUSY_ORDER_COLUMNS}) FROM STDIN") as copy:
-        copy.write("".join(rows))
+    busy = [team for team in teams if rng.random() < BUSY_SHARE]
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY dispatch_order ({BUSY_ORDER_COLUMNS}) FROM STDIN") as copy:
+            copy.write("".join(busy_order_row(rng, district, team, now) for team in busy))
+        # The index keeps each team's load, as the platform's order transitions do.
+        cur.execute("UPDATE dispatch_teamcell SET load = load + 1 WHERE team_id = ANY(%s)", [[t[0] for t in busy]])
     conn.commit()
-    return len(rows)
+    return len(busy)
 
 
 def team_count(conn: psycopg.Connection) -> int:
@@ -267,10 +270,12 @@ def grow_teams(
             if round_the_clock and district.emergency_id not in served:
                 served.append(district.emergency_id)
             cell = team_cell(lat, lng, radius)
+            busy_now = rng.random() < BUSY_SHARE
             for c in served:
                 links.write(f"{k}\t{c}\n")
-                cells.write(_text_row((k, c, cell, lat, lng, float(radius), *facts)))
-            if rng.random() < BUSY_SHARE:
+                # The index keeps each team's load, as the platform's order transitions do.
+                cells.write(_text_row((k, c, cell, lat, lng, float(radius), *facts, int(busy_now))))
+            if busy_now:
                 busy.write(busy_order_row(rng, district, (k, station_id, lat, lng, served[0]), now))
         with conn.cursor() as cur:
             for sql, buf in (
@@ -281,7 +286,8 @@ def grow_teams(
                 ),
                 ("COPY volunteers_team_categories (team_id, category_id) FROM STDIN", links),
                 (
-                    f"COPY dispatch_teamcell (team_id, category_id, cell, lat, lng, radius_km, {copied}) FROM STDIN",
+                    f"COPY dispatch_teamcell (team_id, category_id, cell, lat, lng, radius_km, {copied}, load) "
+                    "FROM STDIN",
                     cells,
                 ),
                 (f"COPY dispatch_order ({BUSY_ORDER_COLUMNS}) FROM STDIN", busy),

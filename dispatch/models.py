@@ -426,6 +426,9 @@ class TeamCell(models.Model):
     rating_sum = models.PositiveIntegerField()
     rating_count = models.PositiveIntegerField()
     response_seconds = models.FloatField(null=True)
+    # The team's orders in hand (accepted or in service), kept in step by every order
+    # transition and recounted by every refresh, both under the team's row lock.
+    load = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("matching cell")
@@ -436,7 +439,7 @@ class TeamCell(models.Model):
         indexes = [
             models.Index(
                 fields=["category", "cell", "lat"],
-                include=["lng", "radius_km", "team", *TEAM_FACTS_COPIED],
+                include=["lng", "radius_km", "team", *TEAM_FACTS_COPIED, "load"],
                 name="teamcell_lookup",
             ),
         ]
@@ -445,9 +448,10 @@ class TeamCell(models.Model):
         return f"team {self.team_id} / category {self.category_id} @ {self.cell}"
 
     @classmethod
-    def of(cls, team: "Team", category_id: int) -> "TeamCell":
+    def of(cls, team: "Team", category_id: int, *, load: int = 0) -> "TeamCell":
         """The row that files the team under a category it serves."""
         return cls(
+            load=load,
             team_id=team.pk,
             category_id=category_id,
             cell=team_cell(team.home_lat, team.home_lng, team.radius_km),

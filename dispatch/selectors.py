@@ -145,7 +145,7 @@ FACT_COLUMNS = (
     "rating_count",
     "response_seconds",
 )
-INDEX_FACT_COLUMNS = ("team_id", "name", "lat", "lng", "radius_km", *FACT_COLUMNS[5:])
+INDEX_FACT_COLUMNS = ("team_id", "name", "lat", "lng", "radius_km", *FACT_COLUMNS[5:], "load")
 
 
 def _time(value: time | str) -> time:
@@ -154,14 +154,12 @@ def _time(value: time | str) -> time:
 
 
 def _facts_sql(cell_count: int) -> str:
-    cell, order = TeamCell._meta.db_table, Order._meta.db_table
-    states = ", ".join(f"'{state}'" for state in BUSY_STATES)
+    cell = TeamCell._meta.db_table
     # PostgreSQL takes the cells as one array parameter, so the statement stays the same
     # whatever their number; SQLite needs a placeholder each.
     cells = "= ANY(%s::bigint[])" if connection.vendor == "postgresql" else f"IN ({', '.join(['%s'] * cell_count)})"
     return f"""
-        SELECT {", ".join(f"c.{column}" for column in INDEX_FACT_COLUMNS)},
-               (SELECT COUNT(*) FROM {order} o WHERE o.team_id = c.team_id AND o.state IN ({states}))
+        SELECT {", ".join(f"c.{column}" for column in INDEX_FACT_COLUMNS)}
         FROM {cell} c
         WHERE c.category_id = %s AND c.cell {cells}
           AND c.lat BETWEEN %s AND %s AND c.lng BETWEEN %s AND %s

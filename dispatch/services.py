@@ -23,6 +23,7 @@ from .choices import DispatchMode, OfferState, OrderState
 from .errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, StaffProfile, TeamCell, Transition, Unit
 from .selectors import (
+    BUSY_STATES,
     dispatcher_unit,
     is_dispatcher,
     orders_visible_to,
@@ -32,6 +33,7 @@ from .selectors import (
     team_candidates,
     team_ids_of,
     team_load,
+    team_loads,
 )
 
 M = TypeVar("M", bound=models.Model)
@@ -154,6 +156,11 @@ def order_transition(
     before, team_before = order.state, order.team_id
     getattr(order, action)(**kwargs)
     order.save()
+    busy_before = team_before if before in BUSY_STATES else None
+    busy_after = order.team_id if order.state in BUSY_STATES else None
+    if busy_before != busy_after:
+        _team_load_moved(busy_before, -1)
+        _team_load_moved(busy_after, +1)
     Transition.objects.create(
         order=order, action=action, from_state=before, to_state=order.state, by=by, note=note, internal=internal
     )
@@ -172,6 +179,18 @@ def order_transition(
     if climbed:
         auto_dispatch_later(order)
     return order
+
+
+def _team_load_moved(team_id: int | None, by: int) -> None:
+    """Keep the matching index's load of a team in step with its orders in hand.
+
+    Under the team's row lock, which matching_index_refresh also holds while it recounts:
+    a count and a move of the same team never overlap, so neither loses the other.
+    The order's row is locked first, as everywhere (order, then team)."""
+    if team_id is None:
+        return
+    lock_row(Team, pk=team_id)
+    TeamCell.objects.filter(team_id=team_id).update(load=F("load") + by)
 
 
 def offer_transition(offer: Offer, action: str, *, by: AbstractBaseUser | None, note: str = "", **kwargs: Any) -> Offer:
@@ -532,23 +551,31 @@ def matching_index_refresh(*, team_ids: Iterable[int] | None = None, batch_size:
     if team_ids is not None:
         team_ids = list(team_ids)
         teams, scope = teams.filter(pk__in=team_ids), scope.filter(team_id__in=team_ids)
-    copied = ["cell", "lat", "lng", "radius_km", *TEAM_FACTS_COPIED]
+    copied = ["cell", "lat", "lng", "radius_km", *TEAM_FACTS_COPIED, "load"]
     written = 0
     with transaction.atomic():
         last = 0
         while True:
+            # Locked while their loads are counted: see _team_load_moved.
             chunk = list(
-                teams.filter(pk__gt=last).only("home_lat", "home_lng", "radius_km", *TEAM_FACTS_COPIED)[:batch_size]
+                teams.filter(pk__gt=last)
+                .select_for_update(of=("self",), no_key=True)
+                .only("home_lat", "home_lng", "radius_km", *TEAM_FACTS_COPIED)[:batch_size]
             )
             if not chunk:
                 break
             last = chunk[-1].pk
+            loads = team_loads([t.pk for t in chunk])
             served: dict[int, list[int]] = {}
             for team_id, category_id in through.objects.filter(team_id__in=[t.pk for t in chunk]).values_list(
                 "team_id", "category_id"
             ):
                 served.setdefault(team_id, []).append(category_id)
-            rows = [TeamCell.of(team, category_id) for team in chunk for category_id in served.get(team.pk, ())]
+            rows = [
+                TeamCell.of(team, category_id, load=loads.get(team.pk, 0))
+                for team in chunk
+                for category_id in served.get(team.pk, ())
+            ]
             TeamCell.objects.bulk_create(
                 rows,
                 batch_size=5000,

@@ -186,3 +186,23 @@ def test_on_postgresql_the_search_is_prepared_once_per_connection(story):
         assert len(cursor.fetchall()) == 1  # Django's own statements stay unprepared
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone() == ("force_generic_plan",)
+
+
+def test_the_index_keeps_each_teams_load_in_step_with_its_orders(story, team_leader):
+    def load() -> tuple[int, int]:
+        copy = TeamCell.objects.get(team=story.team).load
+        return copy, Order.objects.filter(team=story.team, state__in=("accepted", "in_service")).count()
+
+    f.edit_teams(Team.objects.filter(pk=story.team.pk), capacity=4)
+    first, _second = story.accepted(), story.in_service()
+    assert load() == (2, 2)
+    services.matching_index_refresh(team_ids=[story.team.pk])  # a recount agrees
+    assert load() == (2, 2)
+    story.completed()  # accepted, in service, completed: in hand, then not
+    assert load() == (2, 2)
+    services.order_abandon(order_id=first.pk, user=team_leader)
+    assert load() == (1, 1)
+    third = story.accepted()
+    assert load() == (2, 2)
+    services.order_cancel(order_id=third.pk, user=story.dispatcher)
+    assert load() == (1, 1)
