@@ -541,9 +541,10 @@ def matching_index_refresh(*, team_ids: Iterable[int] | None = None, batch_size:
     """File teams (all, or these) in the matching index again, with a fresh copy of their facts.
 
     Call it after anything the search reads of a team changes: place, radius, categories,
-    active, capacity, hours, name or record. Rows are upserted, so two refreshes of one team
-    at once cannot collide; rows of teams gone inactive or categories no longer served are
-    removed. Returns the number of index rows written.
+    active, capacity, hours, name or record (the load is kept by order transitions, and
+    recounted here). Rows are upserted, so two refreshes of one team at once cannot collide;
+    rows of teams gone inactive or categories no longer served are removed. Returns the
+    number of index rows written.
     """
     through = Team.categories.through
     teams = Team.objects.filter(active=True).order_by("id")
