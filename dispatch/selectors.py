@@ -178,9 +178,10 @@ def _prepared(sql: str, params: list[Any]) -> list[tuple]:
     """Run on PostgreSQL as a prepared statement: parsed and planned once per connection.
 
     Django's cursors bind parameters on the client, so the cells' array would land in the SQL
-    text and PostgreSQL would parse and plan every search anew: measured at a million teams,
-    3.6 ms that way against 1.1 ms prepared. The statement runs on the request's own connection
-    and transaction (config.settings.base lets psycopg prepare it).
+    text and PostgreSQL would parse and plan every search anew (measured at a million teams:
+    3.6 ms that way against 1.1 ms with the parameters bound on the server; preparing once
+    spares another 0.2 ms of parse and bind). The statement runs on the request's own
+    connection and transaction (config.settings.base lets psycopg prepare it).
     """
     from psycopg import Cursor
 
