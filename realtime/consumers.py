@@ -13,6 +13,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -249,6 +250,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                     await self._send_heartbeat()
             except asyncio.CancelledError:
                 raise
+            except Disconnected:
+                # The phone has gone and disconnect() is on its way: nothing to retry, nothing to
+                # report (bench/push.py logged a traceback for thousands of closes per run).
+                return
             except Exception:
                 # Redis or the database is away: try again at the next beat; the client sees staleness.
                 logger.warning("stream heartbeat failed", exc_info=True)

@@ -34,3 +34,28 @@ def test_each_heartbeat_carries_the_latest_seq_after_delivering_everything_below
         await stream.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_heartbeat_to_a_phone_already_gone_stops_quietly(settings, caplog):
+    from autobahn.exception import Disconnected
+
+    from realtime.consumers import StreamConsumer
+
+    settings.STREAM_HEARTBEAT_SECONDS = 0.01
+    sent = []
+
+    async def gone(*_args, **_kwargs):
+        sent.append(1)
+        raise Disconnected("Attempt to send on a closed protocol")  # what daphne's autobahn raises
+
+    async def scenario():
+        import asyncio
+
+        consumer = StreamConsumer()
+        consumer.sending = asyncio.Lock()
+        consumer._catch_up = gone
+        await asyncio.wait_for(consumer._beat(), timeout=5)  # returns instead of beating on
+
+    async_to_sync(scenario)()
+    assert sent == [1]
+    assert "stream heartbeat failed" not in caplog.text
