@@ -306,16 +306,12 @@ class Scoring:
     prior_acceptance: float
     prior_rating: float
     prior_response_min: float
-    # The weights of RECORD_PARTS, in that order.
-    record_weights: tuple[float, ...] = ()
 
     @classmethod
     def current(cls) -> "Scoring":
         total = sum(settings.MATCH_WEIGHTS.values()) or 1.0
-        weights = {k: v / total for k, v in settings.MATCH_WEIGHTS.items()}
         return cls(
-            weights=weights,
-            record_weights=tuple(weights.get(part, 0.0) for part in RECORD_PARTS),
+            weights={k: v / total for k, v in settings.MATCH_WEIGHTS.items()},
             distance_scale_km=settings.MATCH_DISTANCE_SCALE_KM,
             response_scale_min=settings.MATCH_RESPONSE_SCALE_MIN,
             prior_weight=settings.MATCH_PRIOR_WEIGHT,
@@ -341,6 +337,11 @@ class Scoring:
             (rating - 1) / 4,
             1 / (1 + response_min / self.response_scale_min),
         )
+
+    @functools.cached_property
+    def record_weights(self) -> tuple[float, ...]:
+        """The weights of RECORD_PARTS, in that order."""
+        return tuple(self.weights.get(part, 0.0) for part in RECORD_PARTS)
 
     def record_score(self, facts: TeamFacts) -> float:
         # Run for every team that qualifies: a plain sum of products, no dict in between.
@@ -493,7 +494,7 @@ def rank(query: MatchQuery, qualified: list[_Measured]) -> list[Candidate]:
         run.append(m)
         run_low = min(run_low, low)
     _settle(run, query)
-    return _finish(query, [(m.facts, m.km) for _low, _high, m in rows])
+    return _finish(query, [(m.facts, m.km) for _low, _high, m in rows], scoring)
 
 
 def _settle(run: list[_Measured], query: MatchQuery) -> None:
@@ -502,8 +503,7 @@ def _settle(run: list[_Measured], query: MatchQuery) -> None:
             m.make_exact(query)
 
 
-def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]]) -> list[Candidate]:
-    scoring = Scoring.current()
+def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]], scoring: Scoring) -> list[Candidate]:
     rows = []
     for facts, km in measured:
         s, parts = scoring.score(facts, km)
@@ -548,7 +548,7 @@ def search_exhaustive(query: MatchQuery, teams: Sequence[TeamFacts]) -> list[Can
             ):
                 eligible.append((facts, km))
         if len(eligible) >= settings.MATCH_MIN_CANDIDATES or searched_km == steps[-1]:
-            return _finish(query, eligible)
+            return _finish(query, eligible, Scoring.current())
     raise AssertionError("unreachable: the last step always returns")
 
 

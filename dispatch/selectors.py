@@ -24,7 +24,7 @@ from .matching import (
     TeamFacts,
     search,
 )
-from .models import Notification, Offer, Order, TeamCell, Transition, Unit
+from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, TeamCell, Transition, Unit
 
 BUSY_STATES = (OrderState.ACCEPTED, OrderState.IN_SERVICE)
 
@@ -128,24 +128,9 @@ def team_loads(team_ids: list[int]) -> dict[int, int]:
 
 
 # The team's columns that TeamFacts takes, in its order (the load follows them), and the
-# matching index's copies of them (dispatch.models.TEAM_FACTS_COPIED keeps the other names).
-FACT_COLUMNS = (
-    "id",
-    "name",
-    "home_lat",
-    "home_lng",
-    "radius_km",
-    "capacity",
-    "available_from",
-    "available_to",
-    "available_weekdays",
-    "offers_answered",
-    "offers_accepted",
-    "rating_sum",
-    "rating_count",
-    "response_seconds",
-)
-INDEX_FACT_COLUMNS = ("team_id", "name", "lat", "lng", "radius_km", *FACT_COLUMNS[5:], "load")
+# matching index's copies of them: the place under other names, the rest as the team names them.
+FACT_COLUMNS = ("id", "name", "home_lat", "home_lng", "radius_km", *TEAM_FACTS_COPIED[1:])
+INDEX_FACT_COLUMNS = ("team_id", "name", "lat", "lng", "radius_km", *TEAM_FACTS_COPIED[1:], "load")
 
 
 def _time(value: time | str) -> time:
@@ -204,14 +189,13 @@ def team_facts_in_cells(
     # Square kilometres per square degree, the smallest anywhere in the box.
     ky2 = KM_PER_DEGREE_LAT_MIN**2
     kx2 = (KM_PER_DEGREE_LNG_EQUATOR * math.cos(math.radians(max(abs(min_lat), abs(max_lat))))) ** 2
-    # PostgreSQL takes the cells' array in its text form: psycopg's list adapter costs more than the query.
-    cell_params = ["{" + ",".join(map(str, cells)) + "}"] if connection.vendor == "postgresql" else cells
-    params = [category_id, *cell_params, min_lat, max_lat, min_lng, max_lng, lat, lat, ky2, lng, lng, kx2]
+    sql, rest = _facts_sql(len(cells)), [min_lat, max_lat, min_lng, max_lng, lat, lat, ky2, lng, lng, kx2]
     if connection.vendor == "postgresql":
-        rows = _prepared(_facts_sql(len(cells)), params)
+        # The cells' array in its text form: psycopg's list adapter costs more than the query.
+        rows = _prepared(sql, [category_id, "{" + ",".join(map(str, cells)) + "}", *rest])
     else:
         with connection.cursor() as cursor:
-            cursor.execute(_facts_sql(len(cells)), params)
+            cursor.execute(sql, [category_id, *cells, *rest])
             rows = cursor.fetchall()
     return [TeamFacts(*row[:6], _time(row[6]), _time(row[7]), *row[8:]) for row in rows]
 
