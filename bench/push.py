@@ -90,7 +90,7 @@ from bench.lifecycle import (  # noqa: E402
 PRODUCTION_SETTINGS = "config.settings.production"
 # --layer: the production channel layer (core) or the pub/sub one, for comparison.
 LAYERS = {
-    "core": "channels_redis.core.RedisChannelLayer",
+    "core": "realtime.layers.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
 }
 # The production settings with another layer or socket timeout (bench/push_settings.py).
@@ -941,7 +941,7 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
     )
     print(
         f"servers: gunicorn (API) + {SERVERS} daphne (stream), {stream_settings(args)} ({args.layer} channel layer, "
-        f"Redis socket timeout {args.redis_socket_timeout or 'redis-py default'}), "
+        f"Redis socket timeout {args.redis_socket_timeout or 'as in production'}), "
         f"PostgreSQL {name}, "
         f"Redis {args.redis_url}; realtime/ at {version}"
     )

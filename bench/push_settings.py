@@ -4,23 +4,13 @@ Without options bench/push.py serves config.settings.production itself. `--layer
 swaps in the Redis pub/sub layer (one PUBLISH per group, each process fans out in
 memory, where the core layer stores a copy per receiving channel and each process
 pops them one after another); `--redis-socket-timeout S` gives the layer's Redis
-connections a socket timeout other than redis-py's default (5 s since redis-py 8,
-the same as the core layer's BZPOPMIN wait). Both compare set-ups without touching
-the production settings.
+connections a socket timeout other than the production settings' 10 s. Both compare
+set-ups without touching the production settings, and change the bare floor alike
+(bench/bare_channels/settings.py).
 """
 
-import os
-
+from bench.bare_channels.settings import bench_channel_layers
 from config.settings.production import *  # noqa: F403
-from config.settings.production import REDIS_URL
+from config.settings.production import CHANNEL_LAYERS as PRODUCTION_CHANNEL_LAYERS
 
-_host: dict = {"address": REDIS_URL}
-if os.environ.get("BENCH_REDIS_SOCKET_TIMEOUT"):
-    _host["socket_timeout"] = float(os.environ["BENCH_REDIS_SOCKET_TIMEOUT"])
-
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": os.environ.get("BENCH_CHANNEL_LAYER", "channels_redis.core.RedisChannelLayer"),
-        "CONFIG": {"hosts": [_host]},
-    }
-}
+CHANNEL_LAYERS = bench_channel_layers(PRODUCTION_CHANNEL_LAYERS)

@@ -11,13 +11,15 @@ the receipt.
 
 import asyncio
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.utils.module_loading import import_string
+
+from bench.bare_channels.settings import CHANNEL_LAYERS
 
 Layer = RedisChannelLayer | RedisPubSubChannelLayer
 
@@ -50,12 +52,10 @@ async def send(layer: Layer, seq: int, teams: list[int]) -> None:
 
 
 def main() -> None:
-    host: dict = {"address": os.environ["REDIS_URL"]}
-    if os.environ.get("BENCH_REDIS_SOCKET_TIMEOUT"):
-        host["socket_timeout"] = float(os.environ["BENCH_REDIS_SOCKET_TIMEOUT"])
-    hosts = [host]
-    pubsub = os.environ.get("BENCH_CHANNEL_LAYER", "").endswith("RedisPubSubChannelLayer")
-    layer: Layer = RedisPubSubChannelLayer(hosts=hosts) if pubsub else RedisChannelLayer(hosts=hosts)
+    # The floor's own layer set-up (the production one, or bench/push.py's variant of it).
+    config = CHANNEL_LAYERS["default"]
+    layer: Layer = import_string(config["BACKEND"])(**config["CONFIG"])
+    pubsub = isinstance(layer, RedisPubSubChannelLayer)
     # One loop for the whole run: the layer pools its Redis connections per loop.
     loop = asyncio.new_event_loop()
     for line in sys.stdin:

@@ -105,11 +105,29 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # The layer waits for messages with a 5 s blocking read; redis-py 8's default 5 s
-            # socket timeout would cut that read and kill an idle consumer (measured in
-            # bench/push.py: dropped connections whenever a process heard nothing for 5 s).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}]},
+            # channels_redis's core layer on a pool that waits for a free connection (realtime/layers.py).
+            "BACKEND": "realtime.layers.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # The layer waits for messages with a 5 s blocking read; redis-py 8's default 5 s
+                        # socket timeout would cut that read and kill an idle consumer (measured in
+                        # bench/push.py: dropped connections whenever a process heard nothing for 5 s).
+                        "socket_timeout": 10,
+                        # Per process and event loop. Redis runs one command at a time, so more sockets
+                        # would not drain a join/leave storm of 500 connections any faster: at 100 in
+                        # flight it takes milliseconds. 100 is redis-py's own default, so a deployment
+                        # opens no more Redis clients than before; only the 101st command now waits.
+                        "max_connections": 100,
+                        # How long a command waits for one of them. As long as the socket timeout: by then
+                        # every command that held a connection when the wait began has finished or failed,
+                        # so a wait fails only when Redis itself is failing, never on a mere storm. The
+                        # after-commit push bounds its own wait (STREAM_PUSH_TIMEOUT_SECONDS).
+                        "timeout": 10,
+                    }
+                ]
+            },
         }
     }
     # Rate limits live here; with Redis down they are not enforced rather than failing log-in.
