@@ -344,8 +344,11 @@ class Scoring:
         return tuple(self.weights.get(part, 0.0) for part in RECORD_PARTS)
 
     def record_score(self, facts: TeamFacts) -> float:
-        # Run for every team that qualifies: a plain sum of products, no dict in between.
-        return sum(w * v for w, v in zip(self.record_weights, self._record_values(facts), strict=True))
+        # Run for every team that qualifies: the products summed in RECORD_PARTS' order, as
+        # score() sums them, with no dict or generator in between.
+        load, acceptance, rating, response = self._record_values(facts)
+        w_load, w_acceptance, w_rating, w_response = self.record_weights
+        return w_load * load + w_acceptance * acceptance + w_rating * rating + w_response * response
 
     def distance_part(self, km: float) -> float:
         return 1 / (1 + km / self.distance_scale_km)

@@ -1,6 +1,7 @@
 """Reads that several callers share: who may see what."""
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -159,7 +160,7 @@ REACH_SLACK = 1.01
 EDGE_SLACK_KM = 0.01
 
 
-def _prepared(sql: str, params: list[Any]) -> list[tuple]:
+def _prepared(sql: str, params: list[Any], row_factory: Callable[[Any], Callable[[Sequence[Any]], Any]]) -> list[Any]:
     """Run on PostgreSQL as a prepared statement: parsed and planned once per connection.
 
     Django's cursors bind parameters on the client, so the cells' array would land in the SQL
@@ -171,7 +172,7 @@ def _prepared(sql: str, params: list[Any]) -> list[tuple]:
     from psycopg import Cursor
 
     connection.ensure_connection()
-    with Cursor(connection.connection) as cursor:
+    with Cursor(connection.connection, row_factory=row_factory) as cursor:
         cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
 
@@ -192,12 +193,16 @@ def team_facts_in_cells(
     sql, rest = _facts_sql(len(cells)), [min_lat, max_lat, min_lng, max_lng, lat, lat, ky2, lng, lng, kx2]
     if connection.vendor == "postgresql":
         # The cells' array in its text form: psycopg's list adapter costs more than the query.
-        rows = _prepared(sql, [category_id, "{" + ",".join(map(str, cells)) + "}", *rest])
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [category_id, *cells, *rest])
-            rows = cursor.fetchall()
+        # psycopg hands back times as times: each row becomes TeamFacts as it is read.
+        return _prepared(sql, [category_id, "{" + ",".join(map(str, cells)) + "}", *rest], _team_facts_rows)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [category_id, *cells, *rest])
+        rows = cursor.fetchall()
     return [TeamFacts(*row[:6], _time(row[6]), _time(row[7]), *row[8:]) for row in rows]
+
+
+def _team_facts_rows(_cursor: Any) -> Callable[[Sequence[Any]], TeamFacts]:
+    return TeamFacts._make
 
 
 def team_facts(*, category_id: int | None = None, team_ids: list[int] | None = None) -> list[TeamFacts]:
