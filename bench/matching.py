@@ -9,8 +9,9 @@ the matching index `TeamCell`) go in with PostgreSQL COPY, then VACUUM ANALYZE.
 About 5 % of the teams at every size (BUSY_SHARE) hold an order, accepted or in
 service, as on a working platform: their loads count, and some teams are full.
 
-At each size the same random orders (a point in the province, a category, the
-window tomorrow 10:00-12:00 Asia/Shanghai) are answered three ways:
+At each size the same random orders (half in the demo district, half anywhere in
+the province; a category; the window tomorrow 10:00-12:00 Asia/Shanghai) are
+answered three ways:
 
 * search   - `dispatch.matching.search`, as the platform runs it: the indexed
              prefilter in PostgreSQL, the loads, then exact ranking;
@@ -71,6 +72,10 @@ DISTRICT_TEAMS = 405  # dispatch/demo.py
 # The province the teams past the district are spread over (dispatch/demo.py, _seed_teams).
 LAT_RANGE = (26.0, 32.5)
 LNG_RANGE = (100.0, 108.5)
+# Half the orders fall within this distance of the demo district's center (dispatch/demo.py
+# places its stations up to 30 km from it), the other half anywhere in the province.
+DISTRICT_ORDER_KM = 35.0
+KM_PER_DEGREE = 111.32
 DEFAULT_SIZES = (405, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (405, 10_000, 100_000)
 # Teams per COPY batch (and per transaction): big enough for COPY to stream, small
@@ -341,26 +346,45 @@ def vacuum_analyze(conn: psycopg.Connection) -> float:
 
 
 def make_queries(n: int, category_ids: Sequence[int], seed: int, day: date) -> list[Any]:
-    """n orders at random points of the province, each with a random category, tomorrow 10:00-12:00."""
+    """n orders, each with a random category, tomorrow 10:00-12:00: every other one in the demo
+    district (within DISTRICT_ORDER_KM of its center), the rest anywhere in the province.
+
+    The district's half gives the 405-team size orders that its teams can take (orders spread
+    over the province alone found a team for one order in a hundred there).
+    """
     from django.conf import settings
 
+    from dispatch.demo import CENTER
     from dispatch.matching import MatchQuery
 
     tz = ZoneInfo(settings.TIME_ZONE)
     start = datetime.combine(day, dtime(10, 0), tz)
     end = datetime.combine(day, dtime(12, 0), tz)
     rng = random.Random(f"{seed}-orders")
-    return [
-        MatchQuery(
-            lat=round(rng.uniform(*LAT_RANGE), 6),
-            lng=round(rng.uniform(*LNG_RANGE), 6),
-            category_id=rng.choice(list(category_ids)),
-            window_start=start,
-            window_end=end,
-            limit=settings.MATCH_LIMIT,
+
+    def place(k: int) -> tuple[float, float]:
+        if k % 2 == 0:
+            # Uniform over the disk: the square root keeps the outer rings as dense as the middle.
+            r, theta = DISTRICT_ORDER_KM * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
+            lat = CENTER[0] + r * math.cos(theta) / KM_PER_DEGREE
+            lng = CENTER[1] + r * math.sin(theta) / (KM_PER_DEGREE * math.cos(math.radians(CENTER[0])))
+            return round(lat, 6), round(lng, 6)
+        return round(rng.uniform(*LAT_RANGE), 6), round(rng.uniform(*LNG_RANGE), 6)
+
+    queries = []
+    for k in range(n):
+        lat, lng = place(k)
+        queries.append(
+            MatchQuery(
+                lat=lat,
+                lng=lng,
+                category_id=rng.choice(list(category_ids)),
+                window_start=start,
+                window_end=end,
+                limit=settings.MATCH_LIMIT,
+            )
         )
-        for _ in range(n)
-    ]
+    return queries
 
 
 # --- the NumPy scan -------------------------------------------------------------------------
