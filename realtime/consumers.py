@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from . import groups as g
 from .keeper import keeper, rights
-from .log import Row, live_events, tail
+from .log import Row, row_of, tail
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +124,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     # --- from the channel layer -------------------------------------------------
 
     async def stream_event(self, message: dict[str, Any]) -> None:
-        # Its row and its text are made once per process, by the first connection to get it:
-        # the same event reaches hundreds of connections here.
-        live = live_events.get(message)
-        row, seq = live.row, live.row.seq
+        live = message["event"]
+        seq = live["seq"]
+        stored = {k: v for k, v in live.items() if k != "sent_at"}
+        row = row_of(stored, message.get("groups", []))
         tail.offer(row)
         async with self.sending:
             if seq <= self.last_sent:
@@ -140,8 +140,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 tail.offer(row)  # the gap is filled now: this one may follow it
             self.last_sent = seq
             if self.hears & row.groups:
-                await self.send(text_data=live.text)
-                await self._after_sent(row.type, live.event)
+                await self.send_json(live)
+                await self._after_sent(live["type"], live)
 
     async def stream_tick(self, message: dict[str, Any]) -> None:
         tick = message["tick"]
@@ -229,7 +229,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def _send_row(self, row: Row) -> None:
         self.last_sent = row.seq
         if self.hears & row.groups:
-            await self.send(text_data=row.text)
+            await self.send_json(row.message)
             await self._after_sent(row.type, row.message)
 
     async def _send_heartbeat(self) -> None:

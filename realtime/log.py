@@ -15,9 +15,7 @@ query, not five hundred.
 
 import asyncio
 import bisect
-import json
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -33,53 +31,9 @@ class Row:
     groups: frozenset[str]
     message: dict[str, Any]
 
-    @cached_property
-    def text(self) -> str:
-        """The message as sent (what the consumers' send_json would make), encoded once for every connection."""
-        return json.dumps(self.message)
-
 
 def row_of(message: dict[str, Any], groups: list[str]) -> Row:
     return Row(seq=message["seq"], type=message["type"], groups=frozenset(groups), message=message)
-
-
-@dataclass(frozen=True)
-class Live:
-    """A live event as a process received it, prepared once for all its connections."""
-
-    event: dict[str, Any]  # as pushed, with its `sent_at`
-    groups: list[str]
-    row: Row  # the log's row: the event without `sent_at`
-    text: str  # the event encoded, what every connection that hears it sends
-
-
-class LiveEvents:
-    """The live events a process received lately, by seq, each prepared once.
-
-    The Redis layer hands one message object to every local channel of a group, but an
-    event comes once per group it was sent to, and the in-memory layer copies it for each
-    channel: so the events are matched by seq and content, not by object. Content too,
-    because a seq can come again with another event (a database restored from a backup).
-    """
-
-    KEEP = 256  # connections take an event within moments of each other; a late one prepares it again
-
-    def __init__(self) -> None:
-        self._by_seq: dict[int, Live] = {}
-
-    def get(self, message: dict[str, Any]) -> Live:
-        event, groups = message["event"], message.get("groups", [])
-        seq = event["seq"]
-        found = self._by_seq.get(seq)
-        if found is not None and (found.event is event or found.event == event) and found.groups == groups:
-            return found
-        stored = {k: v for k, v in event.items() if k != "sent_at"}
-        found = Live(event=event, groups=groups, row=row_of(stored, groups), text=json.dumps(event))
-        self._by_seq.pop(seq, None)
-        self._by_seq[seq] = found
-        if len(self._by_seq) > self.KEEP:
-            del self._by_seq[next(iter(self._by_seq))]  # the oldest arrival
-        return found
 
 
 @database_sync_to_async
@@ -241,4 +195,3 @@ class LogTail:
 
 
 tail = LogTail()
-live_events = LiveEvents()

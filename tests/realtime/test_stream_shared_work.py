@@ -1,14 +1,11 @@
-"""A stream process does its routine work once for all connections, never per connection and beat.
+"""A stream process does its routine database work once for all connections, never per connection and beat.
 
 Counted in queries, not timed: the heartbeat does none, the rights check reads once for
 every connection, connects that arrive together share their rights read. And the
 shared rights read answers as `dispatch.selectors` does, so sharing changes no scope.
-Counted in JSON encodings: a live event is encoded once per process, not per connection.
 """
 
 import asyncio
-import json
-from collections import Counter
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -215,41 +212,3 @@ def test_the_log_tail_answers_a_gap_from_its_groups_index_and_keeps_it_trimmed(m
         assert [r.seq for r in rows] == [5, 6, 7, 8, 9] and through == 9
 
     async_to_sync(scenario)()
-
-
-def test_a_live_event_is_encoded_once_per_process_and_every_connection_gets_the_same_text(
-    story, volunteer, station_dispatcher, settings, monkeypatch
-):
-    settings.STREAM_HEARTBEAT_SECONDS = 3600
-    members = [story.team_leader, volunteer, f.member(story.team).user]
-    listeners = [*members, station_dispatcher, story.dispatcher]  # the team's group, the units' groups
-    real_dumps = json.dumps
-    encoded: Counter[int] = Counter()
-
-    def counted(obj, *args, **kwargs):
-        if isinstance(obj, dict) and "sent_at" in obj:  # a live event as pushed: the log keeps no sent_at
-            encoded[obj["seq"]] += 1
-        return real_dumps(obj, *args, **kwargs)
-
-    async def offer_text(stream) -> str:
-        while True:
-            text = await stream.receive_from(timeout=5)
-            if json.loads(text)["type"] == "offer.created":
-                return text
-
-    async def scenario():
-        streams = [await opened(u) for u in listeners]
-        monkeypatch.setattr(json, "dumps", counted)
-        await call(story.dispatching)()
-        texts = [await offer_text(stream) for stream in streams]
-        monkeypatch.setattr(json, "dumps", real_dumps)
-        for stream in streams:
-            await stream.disconnect()
-        return texts
-
-    texts = async_to_sync(scenario)()
-    offer = json.loads(texts[0])
-    assert len(set(texts)) == 1 and "sent_at" in offer  # one text, the live one, to all five
-    assert texts[0] == json.dumps(offer)  # as send_json would have encoded it
-    assert encoded[offer["seq"]] == 1
-    assert set(encoded.values()) == {1}  # and so every other live event of the dispatch
