@@ -353,9 +353,23 @@ class Scoring:
     def distance_part(self, km: float) -> float:
         return 1 / (1 + km / self.distance_scale_km)
 
-    def score(self, facts: TeamFacts, km: float) -> tuple[float, dict[str, float]]:
-        parts = {"distance": self.distance_part(km), **self.record_parts(facts)}
-        return sum(self.weights.get(k, 0.0) * v for k, v in parts.items()), parts
+    def parts(self, facts: TeamFacts, km: float) -> dict[str, float]:
+        """Every part of the score, each in [0, 1]: what a candidate shows beside its score."""
+        return {"distance": self.distance_part(km), **self.record_parts(facts)}
+
+    def total(self, facts: TeamFacts, km: float) -> float:
+        """The score: the parts weighted and summed in the order `parts` lists them.
+
+        Without building the parts' dict, as a search scores more teams than it shows."""
+        w = self.weights.get
+        load, acceptance, rating, response = self._record_values(facts)
+        return (
+            w("distance", 0.0) * self.distance_part(km)
+            + w("load", 0.0) * load
+            + w("acceptance", 0.0) * acceptance
+            + w("rating", 0.0) * rating
+            + w("response", 0.0) * response
+        )
 
     @property
     def distance_sensitivity(self) -> float:
@@ -509,8 +523,8 @@ def _settle(run: list[_Measured], query: MatchQuery) -> None:
 def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]], scoring: Scoring) -> list[Candidate]:
     rows = []
     for facts, km in measured:
-        s, parts = scoring.score(facts, km)
-        rows.append((-s, round(km, 3), facts.id, facts, km, s, parts))
+        s = scoring.total(facts, km)
+        rows.append((-s, round(km, 3), facts.id, facts, km, s))
     rows.sort(key=lambda r: r[:3])
     if query.limit is not None:
         rows = rows[: query.limit]
@@ -522,9 +536,9 @@ def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]], scoring:
             distance_km=rounded_km,
             score=round(s, 4),
             reason=reason(facts, km, texts),
-            parts={k: round(v, 4) for k, v in parts.items()},
+            parts={k: round(v, 4) for k, v in scoring.parts(facts, km).items()},
         )
-        for _neg, rounded_km, _id, facts, km, s, parts in rows
+        for _neg, rounded_km, _id, facts, km, s in rows
     ]
 
 
