@@ -344,8 +344,8 @@ class Scoring:
         return tuple(self.weights.get(part, 0.0) for part in RECORD_PARTS)
 
     def record_score(self, facts: TeamFacts) -> float:
-        # Run for every team that qualifies: the products summed in RECORD_PARTS' order, as
-        # score() sums them, with no dict or generator in between.
+        # Run for every team that qualifies: the products summed in RECORD_PARTS' order, with
+        # no dict or generator in between.
         load, acceptance, rating, response = self._record_values(facts)
         w_load, w_acceptance, w_rating, w_response = self.record_weights
         return w_load * load + w_acceptance * acceptance + w_rating * rating + w_response * response

@@ -4,7 +4,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -26,6 +26,9 @@ from .matching import (
     search,
 )
 from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, TeamCell, Transition, Unit
+
+if TYPE_CHECKING:
+    from psycopg.rows import RowFactory
 
 BUSY_STATES = (OrderState.ACCEPTED, OrderState.IN_SERVICE)
 
@@ -160,7 +163,7 @@ REACH_SLACK = 1.01
 EDGE_SLACK_KM = 0.01
 
 
-def _prepared(sql: str, params: list[Any], row_factory: Callable[[Any], Callable[[Sequence[Any]], Any]]) -> list[Any]:
+def _prepared(sql: str, params: list[Any], row_factory: "RowFactory[Any]") -> list[Any]:
     """Run on PostgreSQL as a prepared statement: parsed and planned once per connection.
 
     Django's cursors bind parameters on the client, so the cells' array would land in the SQL
