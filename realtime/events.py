@@ -19,7 +19,6 @@ one request would fail.
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
@@ -97,22 +96,14 @@ def _deliver(names: list[str], message: dict[str, Any]) -> None:
 
 
 async def _group_send(layer: Any, names: list[str], message: dict[str, Any]) -> None:
-    await _group_send_batch(layer, [(names, message)])
-
-
-async def _group_send_batch(layer: Any, sends: list[tuple[list[str], dict[str, Any]]]) -> None:
-    """Each message to its groups, in the order given.
-
-    The Redis layer (realtime/layers.py) sends them all in two round trips per shard, and a
-    channel in several of a message's groups gets it once; any other layer, group by group.
-    """
-    batch = getattr(layer, "group_send_batch", None)
-    if batch is not None:
-        await batch(sends)
+    many = getattr(layer, "group_send_many", None)
+    if many is not None:
+        # The Redis layer (realtime/layers.py): two round trips for all the groups, and a
+        # channel in several of them gets the message once.
+        await many(names, message)
         return
-    for names, message in sends:
-        for name in names:
-            await layer.group_send(name, message)
+    for name in names:
+        await layer.group_send(name, message)
 
 
 class _Sender:
@@ -121,15 +112,12 @@ class _Sender:
     The request that committed never waits for Redis: `submit` only queues. The Redis
     layer pools its connections per event loop, so one kept loop keeps its connections
     (an `async_to_sync` loop per event measured 37 ms for 6 groups, under 1 ms here).
-    One queue drained in order keeps this process's events in seq order; whatever is
-    queued when the drainer wakes (a dispatch's commit queues one event per team) goes
-    in one send, in order. When Redis fails, messages are dropped for a short while
-    instead of piling up: the log holds them and clients catch up from it (heartbeat or
-    reconnect).
+    One queue drained in order keeps this process's events in seq order. When Redis
+    fails, messages are dropped for a short while instead of piling up: the log holds
+    them and clients catch up from it (heartbeat or reconnect).
     """
 
     QUEUE_MAX = 10_000
-    BATCH_MAX = 100
     PAUSE_AFTER_FAILURE_S = 1.0
 
     def __init__(self) -> None:
@@ -152,25 +140,16 @@ class _Sender:
 
     async def _drain(self) -> None:
         while True:
-            queued = [await self._queue.get()]
-            while len(queued) < self.BATCH_MAX and not self._queue.empty():
-                queued.append(self._queue.get_nowait())
-            # One layer in production; tests may queue for several, which keep their order too.
-            for layer, items in itertools.groupby(queued, key=lambda item: item[0]):
-                sends = [(names, message) for _layer, names, message in items]
-                if time.monotonic() < self._paused_until:
-                    self.dropped += len(sends)
-                    continue
-                try:
-                    await asyncio.wait_for(_group_send_batch(layer, sends), settings.STREAM_PUSH_TIMEOUT_SECONDS)
-                except Exception:
-                    self.dropped += len(sends)
-                    self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
-                    logger.warning(
-                        "could not push %s events (%s…) to the channel layer; clients will catch up",
-                        len(sends),
-                        sends[0][1]["type"],
-                    )
+            layer, names, message = await self._queue.get()
+            if time.monotonic() < self._paused_until:
+                self.dropped += 1
+                continue
+            try:
+                await asyncio.wait_for(_group_send(layer, names, message), settings.STREAM_PUSH_TIMEOUT_SECONDS)
+            except Exception:
+                self.dropped += 1
+                self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
+                logger.warning("could not push %s to the channel layer; clients will catch up", message["type"])
 
     def close(self) -> None:
         """Stop the sending thread (tests; a process's own sender lives as long as the process)."""

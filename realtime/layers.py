@@ -17,7 +17,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer as CoreRedisChannelLayer
@@ -26,19 +26,18 @@ from redis.asyncio import BlockingConnectionPool
 logger = logging.getLogger(__name__)
 
 # channels_redis's group_send script, plus its message-expiry cleanup of each key (a
-# pipeline of its own there) and a score per message, so that several messages to one
-# key in one call are received in the order given. KEYS may repeat (one key, several
-# messages). ARGV: the messages, the capacities, the scores, then expiry and the cutoff
-# below which a message has expired.
+# pipeline of its own there). ARGV: a message per key, a capacity per key, then the
+# score, the expiry and the score below which a message has expired.
 STORE_LUA = """
 local n = #KEYS
-local expiry = ARGV[3 * n + 1]
-local expired = ARGV[3 * n + 2]
+local score = ARGV[2 * n + 1]
+local expiry = ARGV[2 * n + 2]
+local expired = ARGV[2 * n + 3]
 local over_capacity = 0
 for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
-        redis.call('ZADD', KEYS[i], ARGV[2 * n + i], ARGV[i])
+        redis.call('ZADD', KEYS[i], score, ARGV[i])
         redis.call('EXPIRE', KEYS[i], expiry)
     else
         over_capacity = over_capacity + 1
@@ -49,8 +48,8 @@ return over_capacity
 
 
 class RedisChannelLayer(CoreRedisChannelLayer):
-    # The score of the last message stored: the next one gets a higher score even when the
-    # clock has not moved (a batch) or went back, since a key is read lowest score first.
+    # The score of the last message stored: the next one gets a higher one even when the clock
+    # has not moved or went back, since a key is read lowest score first (ties: at random).
     _last_score = 0.0
 
     def create_pool(self, index: int) -> Any:
@@ -62,54 +61,40 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         return BlockingConnectionPool(**host)
 
     async def group_send_many(self, groups: Iterable[str], message: dict[str, Any]) -> None:
-        """`group_send` to several groups at once: a channel in two of them gets the message once."""
-        await self.group_send_batch([(groups, message)])
-
-    async def group_send_batch(self, sends: Sequence[tuple[Iterable[str], dict[str, Any]]]) -> None:
-        """Each (groups, message) as `group_send_many`, received in the order given.
+        """`group_send` to several groups at once: a channel in two of them gets the message once.
 
         One pipeline per shard holding groups reads every group's members (dropping those
         older than group_expiry, as group_send does); then one script per shard holding
-        channels stores every message (channels_redis's own per-key messages, capacities
-        and expiry). Two round trips per shard, however many groups and messages.
+        channels stores the message (channels_redis's own per-key messages, capacities and
+        expiry). Two round trips per shard, however many groups; one for groups without members.
         """
-        sends = [(list(groups), message) for groups, message in sends]
-        members = await self._group_members({name for groups, _message in sends for name in groups})
-        keys: dict[int, list[bytes]] = collections.defaultdict(list)
-        messages: dict[int, list[bytes]] = collections.defaultdict(list)
-        capacities: dict[int, list[int]] = collections.defaultdict(list)
-        scores: dict[int, list[float]] = collections.defaultdict(list)
-        for groups, message in sends:
-            # dict, not set: the same channels in the same order every time.
-            channels = list(dict.fromkeys(channel for name in groups for channel in members[name]))
-            if not channels:
-                continue
-            by_connection, key_messages, key_capacities = self._map_channel_keys_to_connection(channels, message)
-            score = max(time.time(), self._last_score + 1e-6)
-            self._last_score = score
-            for index, channel_keys in by_connection.items():
-                keys[index] += channel_keys
-                messages[index] += [key_messages[key] for key in channel_keys]
-                capacities[index] += [key_capacities[key] for key in channel_keys]
-                scores[index] += [score] * len(channel_keys)
+        names = list(groups)
+        members = await self._group_members(set(names))
+        # dict, not set: the same channels in the same order every time.
+        channels = list(dict.fromkeys(channel for name in names for channel in members[name]))
+        if not channels:
+            return
+        by_connection, key_messages, key_capacities = self._map_channel_keys_to_connection(channels, message)
+        score = max(time.time(), self._last_score + 1e-6)
+        self._last_score = score
         expired = int(time.time()) - int(self.expiry)
         over = await asyncio.gather(
             *(
                 self.connection(index).eval(
                     STORE_LUA,
-                    len(keys[index]),
-                    *keys[index],
-                    *messages[index],
-                    *capacities[index],
-                    *scores[index],
+                    len(keys),
+                    *keys,
+                    *(key_messages[key] for key in keys),
+                    *(key_capacities[key] for key in keys),
+                    score,
                     self.expiry,
                     expired,
                 )
-                for index in keys
+                for index, keys in by_connection.items()
             )
         )
         if sum(over):
-            logger.info("%s of %s messages over capacity", sum(over), sum(len(k) for k in keys.values()))
+            logger.info("%s of %s channels over capacity in groups %s", sum(over), len(channels), names)
 
     async def _group_members(self, groups: set[str]) -> dict[str, list[str]]:
         """Each group's channels, after group_send's cleanup of memberships older than group_expiry."""
