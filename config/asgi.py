@@ -26,3 +26,8 @@ application = ProtocolTypeRouter(
 from dispatch.sweeper import start_in_process_sweeps  # noqa: E402
 
 start_in_process_sweeps()
+
+# Last, once everything the process keeps for good exists (realtime/keeper.py says why).
+from realtime.keeper import prepare_process  # noqa: E402
+
+prepare_process()
