@@ -78,13 +78,7 @@ def _lock_log() -> None:
 def _send(names: list[str], message: dict[str, Any]) -> None:
     # Stamped here, after commit, so a client can measure commit → receive; the log keeps no such field.
     live = {**message, "sent_at": timezone.now().isoformat(timespec="microseconds")}
-    # And to every stream process's listener, which keeps its log tail whole from memory: a
-    # process otherwise hears only the events of its connections' groups, so the next one it
-    # hears finds a gap and reads the log for it (realtime.keeper). The layer sends a channel
-    # in several of the groups one message, so a process that hears the event anyway gets one
-    # more message per event, for its listener. "groups" stays the event's own: what is sent
-    # to a connection is filtered by them.
-    _deliver([*names, g.stream_log()], {"type": "stream.event", "event": live, "groups": names})
+    _deliver(names, {"type": "stream.event", "event": live, "groups": names})
 
 
 def _deliver(names: list[str], message: dict[str, Any]) -> None:

@@ -18,8 +18,7 @@ class StuckLayer:
         self.release = threading.Event()
         self.attempts: list[str] = []
 
-    async def group_send_many(self, groups: list[str], message: dict) -> None:
-        # One send per event to all its groups, as the Redis layer's (realtime/layers.py).
+    async def group_send(self, group: str, message: dict) -> None:
         self.attempts.append(message["event"]["type"])
         if self.fail:
             raise ConnectionError("Redis is down")
