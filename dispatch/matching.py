@@ -358,18 +358,8 @@ class Scoring:
         return {"distance": self.distance_part(km), **self.record_parts(facts)}
 
     def total(self, facts: TeamFacts, km: float) -> float:
-        """The score: the parts weighted and summed in the order `parts` lists them.
-
-        Without building the parts' dict, as a search scores more teams than it shows."""
-        w = self.weights.get
-        load, acceptance, rating, response = self._record_values(facts)
-        return (
-            w("distance", 0.0) * self.distance_part(km)
-            + w("load", 0.0) * load
-            + w("acceptance", 0.0) * acceptance
-            + w("rating", 0.0) * rating
-            + w("response", 0.0) * response
-        )
+        """The score, without building the parts' dict: a search scores more teams than it shows."""
+        return self.record_score(facts) + self.weights.get("distance", 0.0) * self.distance_part(km)
 
     @property
     def distance_sensitivity(self) -> float:
@@ -492,10 +482,10 @@ def rank(query: MatchQuery, qualified: list[_Measured]) -> list[Candidate]:
     (and the cut at `limit`) are settled with geodesic distances.
     """
     scoring = Scoring.current()
-    slack, w_distance = scoring.distance_sensitivity, scoring.weights.get("distance", 0.0)
+    slack = scoring.distance_sensitivity
     rows = []
     for m in qualified:
-        s = scoring.record_score(m.facts) + w_distance * scoring.distance_part(m.km)
+        s = scoring.total(m.facts, m.km)
         rows.append((s - slack * m.error_km, s + slack * m.error_km, m))
     if query.limit is not None and len(rows) > query.limit:
         # A team can be in the top `limit` only if its best case reaches the limit-th worst case.
