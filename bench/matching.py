@@ -75,7 +75,6 @@ LNG_RANGE = (100.0, 108.5)
 # Half the orders fall within this distance of the demo district's center (dispatch/demo.py
 # places its stations up to 30 km from it), the other half anywhere in the province.
 DISTRICT_ORDER_KM = 35.0
-KM_PER_DEGREE = 111.32
 DEFAULT_SIZES = (405, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (405, 10_000, 100_000)
 # Teams per COPY batch (and per transaction): big enough for COPY to stream, small
@@ -88,7 +87,7 @@ CHUNK = 50_000
 BRUTE_MIN_SAMPLES = 3
 # The NumPy scan's arrays are in memory once loaded: a few scans warm it.
 NUMPY_WARMUP = 5
-EARTH_RADIUS_KM = 6371.0088
+EARTH_RADIUS_KM = 6371.0088  # the mean radius, as dispatch.matching uses
 # A working platform has teams at work: about this share of the teams holds an order, accepted
 # or in service, so loads count and some teams are full. It also keeps the orders table from
 # being empty, which no platform's is: on an empty table PostgreSQL counts each team's load
@@ -98,7 +97,7 @@ BUSY_ORDER_COLUMNS = (
     "state, level, priority, description, lat, lng, address, window_start, window_end, contact_name, "
     "contact_phone, idempotency_fingerprint, mode, cascade_queue, checkin_code, reject_reason, summary, "
     "comment, publicity_consent, created_at, updated_at, accepted_at, category_id, placed_by_id, team_id, station_id"
-)  # the mean radius, as dispatch.matching uses
+)
 
 
 def log(message: str) -> None:
@@ -354,7 +353,7 @@ def make_queries(n: int, category_ids: Sequence[int], seed: int, day: date) -> l
     """
     from django.conf import settings
 
-    from dispatch.demo import CENTER
+    from dispatch.demo import CENTER, jitter
     from dispatch.matching import MatchQuery
 
     tz = ZoneInfo(settings.TIME_ZONE)
@@ -364,11 +363,7 @@ def make_queries(n: int, category_ids: Sequence[int], seed: int, day: date) -> l
 
     def place(k: int) -> tuple[float, float]:
         if k % 2 == 0:
-            # Uniform over the disk: the square root keeps the outer rings as dense as the middle.
-            r, theta = DISTRICT_ORDER_KM * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
-            lat = CENTER[0] + r * math.cos(theta) / KM_PER_DEGREE
-            lng = CENTER[1] + r * math.sin(theta) / (KM_PER_DEGREE * math.cos(math.radians(CENTER[0])))
-            return round(lat, 6), round(lng, 6)
+            return jitter(rng, *CENTER, DISTRICT_ORDER_KM)
         return round(rng.uniform(*LAT_RANGE), 6), round(rng.uniform(*LNG_RANGE), 6)
 
     queries = []

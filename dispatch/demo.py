@@ -88,7 +88,8 @@ class SeedReport:
     orders: int
 
 
-def _jitter(rng: random.Random, lat: float, lng: float, km: float) -> tuple[float, float]:
+def jitter(rng: random.Random, lat: float, lng: float, km: float) -> tuple[float, float]:
+    """A random point within `km` of (lat, lng), uniform over the disk (bench/matching.py draws orders so too)."""
     r = km * math.sqrt(rng.random())
     theta = rng.random() * 2 * math.pi
     dlat = r * math.cos(theta) / 111.32
@@ -144,7 +145,7 @@ def seed(
         )
         institutes, stations = [], []
         for i, town in enumerate(INSTITUTES, start=1):
-            lat, lng = _jitter(rng, *CENTER, 30)
+            lat, lng = jitter(rng, *CENTER, 30)
             institutes.append(
                 Unit.objects.create(
                     name=f"{town}镇新时代文明实践所",
@@ -161,7 +162,7 @@ def seed(
             )
         for inst_no, inst in enumerate(institutes, start=1):
             for j in range(1, 21):
-                lat, lng = _jitter(rng, inst.lat, inst.lng, 6)
+                lat, lng = jitter(rng, inst.lat, inst.lng, 6)
                 village = rng.choice(VILLAGE_A) + rng.choice(VILLAGE_B)
                 stations.append(
                     Unit(
@@ -248,7 +249,7 @@ def _seed_teams(district_rng, count, stations, categories, password, volunteer_g
             in_district = k <= DISTRICT_TEAMS
             rng = district_rng if in_district else scale_rng
             if in_district:
-                lat, lng = _jitter(rng, station.lat, station.lng, 2)
+                lat, lng = jitter(rng, station.lat, station.lng, 2)
             else:
                 # Teams past the district's 405 spread over a province-sized area for benchmarks.
                 lat, lng = round(rng.uniform(26.0, 32.5), 6), round(rng.uniform(100.0, 108.5), 6)
@@ -335,7 +336,7 @@ def _seed_orders(rng, count, stations, categories, citizens, now, tick) -> int:
         for _ in batch:
             citizen = rng.choice(citizens)
             station = citizen.station if rng.random() < 0.8 else rng.choice(stations)
-            lat, lng = _jitter(rng, station.lat, station.lng, 2)
+            lat, lng = jitter(rng, station.lat, station.lng, 2)
             # Citizens ask for daytime help, in the coming week.
             local = timezone.localtime(now) + timedelta(days=rng.randint(0, 6))
             start = local.replace(hour=rng.randint(8, 17))
