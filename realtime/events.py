@@ -17,13 +17,12 @@ lock after publishing in a transaction: PostgreSQL would detect the deadlock, bu
 one request would fail.
 """
 
-import asyncio
-import contextlib
 import json
 import logging
-import os
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -41,6 +40,31 @@ logger = logging.getLogger(__name__)
 # Any fixed 64-bit number that no other code uses as an advisory lock key ("civicevt").
 EVENT_LOG_LOCK = 0x6369766963657674
 
+# After a push fails, pushes are skipped this long (the log holds the events; clients catch up).
+PAUSE_AFTER_FAILURE_S = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class _Logged:
+    seq: int
+    at: datetime
+    names: list[str]
+    message: dict[str, Any]
+    # The savepoints open when it was logged: rolling any of them back takes the event back.
+    savepoints: frozenset[str]
+
+
+class _Pending(threading.local):
+    """Events this thread has logged and not yet pushed, in seq order (its connection's transactions)."""
+
+    def __init__(self) -> None:
+        self.events: list[_Logged] = []
+        self.paused_until = 0.0
+        self.dropped = 0
+
+
+_pending = _Pending()
+
 
 def publish(groups: list[str], type: str, payload: dict[str, Any], *, order_id: int | None = None) -> Event:
     """Append an event to the log inside the caller's transaction and send it once that commits.
@@ -55,8 +79,10 @@ def publish(groups: list[str], type: str, payload: dict[str, Any], *, order_id: 
     with transaction.atomic(savepoint=False):
         _lock_log()
         event = Event.objects.create(type=type, groups=names, order_id=order_id, payload=body, at=at)
-    message = {"seq": event.pk, "type": type, "at": at.isoformat(), **body}
-    transaction.on_commit(lambda: _send(names, message))
+        message = {"seq": event.pk, "type": type, "at": at.isoformat(), **body}
+        logged = _Logged(event.pk, at, names, message, frozenset(connection.savepoint_ids))
+        _pending.events.append(logged)
+        transaction.on_commit(lambda: _flush(logged), robust=True)
     return event
 
 
@@ -66,7 +92,7 @@ def event_message(event: Event) -> dict[str, Any]:
 
 def broadcast(groups: list[str], message: dict[str, Any]) -> None:
     """Send a message that is not logged (a statistics tick: the next one replaces it)."""
-    _deliver(groups, {"type": "stream.tick", "tick": message})
+    _deliver([(groups, {"type": "stream.tick", "tick": message})])
 
 
 def _lock_log() -> None:
@@ -75,108 +101,70 @@ def _lock_log() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
 
 
-def _send(names: list[str], message: dict[str, Any]) -> None:
-    # Stamped here, after commit, so a client can measure commit → receive; the log keeps no such field.
-    live = {**message, "sent_at": timezone.now().isoformat(timespec="microseconds")}
-    _deliver(names, {"type": "stream.event", "event": live, "groups": names})
+def _flush(own: _Logged) -> None:
+    """After a commit: push every event of this thread's that has committed, in one send.
+
+    Each event's commit hook calls this; the first to run pushes the transaction's events
+    together (an offer broadcast to ten teams is eleven events: one send, ahead of the
+    Celery sends of the hooks after it), and the others find nothing left. Only events
+    that committed are pushed: this one (its hook is running); the later ones of its
+    transaction logged under no savepoint it was not itself under (a rollback that took
+    one of them back would have taken this one too); any other only if the log holds it
+    (a savepoint rolled back after this event, a transaction rolled back before it, or a
+    transaction whose hooks failed before reaching its push). Normally there is no other.
+    """
+    # Stamped first, right after the commit, so a client can measure commit → receive; the log keeps no such field.
+    sent_at = timezone.now().isoformat(timespec="microseconds")
+    pending, _pending.events = _pending.events, []
+    at = next((i for i, e in enumerate(pending) if e is own), None)
+    if at is None:
+        return  # pushed already, with an earlier event of its transaction
+    unsure = [e for i, e in enumerate(pending) if i < at or (i > at and not e.savepoints <= own.savepoints)]
+    if unsure:
+        found = set(Event.objects.filter(pk__in=[e.seq for e in unsure]).values_list("pk", "at"))
+        # By identity: a seq taken back by a rollback can be taken again (SQLite reuses rowids).
+        gone = {id(e) for e in unsure if (e.seq, e.at) not in found}
+        pending = [e for e in pending if id(e) not in gone]
+    # Each event also goes to every stream process's listener (realtime.keeper), which keeps the
+    # process's log tail whole from memory: a process hears only its connections' groups, and
+    # the next event a connection heard would otherwise find a gap and read the log for it. A
+    # channel in several groups gets one message; "groups" stays the event's own: what is sent
+    # to a connection is filtered by them.
+    _deliver(
+        [
+            (
+                [*e.names, g.stream_log()],
+                {"type": "stream.event", "event": {**e.message, "sent_at": sent_at}, "groups": e.names},
+            )
+            for e in pending
+        ]
+    )
 
 
-def _deliver(names: list[str], message: dict[str, Any]) -> None:
+def _deliver(sends: list[tuple[list[str], dict[str, Any]]]) -> None:
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not sends:
         return
     if isinstance(layer, InMemoryChannelLayer):
         # Its queues belong to the consumers' event loop in this process; putting is instant.
         try:
-            async_to_sync(_group_send)(layer, names, message)
+            async_to_sync(_group_send_each)(layer, sends)
         except Exception:
-            logger.warning("could not push %s to the in-memory channel layer", message["type"], exc_info=True)
+            logger.warning("could not push to the in-memory channel layer", exc_info=True)
         return
-    _sender.submit(layer, names, message)
+    if time.monotonic() < _pending.paused_until:
+        _pending.dropped += len(sends)
+        return  # Redis failed a moment ago: do not make every request wait on it again
+    try:
+        # The Redis layer (realtime/layers.py): two round trips for all, each command bounded.
+        layer.group_send_batch_sync(sends, timeout=settings.STREAM_PUSH_TIMEOUT_SECONDS)
+    except Exception:
+        _pending.dropped += len(sends)
+        _pending.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
+        logger.warning("could not push %s events to the channel layer; clients will catch up", len(sends))
 
 
-async def _group_send(layer: Any, names: list[str], message: dict[str, Any]) -> None:
-    many = getattr(layer, "group_send_many", None)
-    if many is not None:
-        # The Redis layer (realtime/layers.py): two round trips for all the groups, and a
-        # channel in several of them gets the message once.
-        await many(names, message)
-        return
-    for name in names:
-        await layer.group_send(name, message)
-
-
-class _Sender:
-    """One long-lived event loop per process that pushes to Redis in the background.
-
-    The request that committed never waits for Redis: `submit` only queues. The Redis
-    layer pools its connections per event loop, so one kept loop keeps its connections
-    (an `async_to_sync` loop per event measured 37 ms for 6 groups, under 1 ms here).
-    One queue drained in order keeps this process's events in seq order. When Redis
-    fails, messages are dropped for a short while instead of piling up: the log holds
-    them and clients catch up from it (heartbeat or reconnect).
-    """
-
-    QUEUE_MAX = 10_000
-    PAUSE_AFTER_FAILURE_S = 1.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue | None = None
-        self._pid = 0
-        self._paused_until = 0.0
-        self.dropped = 0
-
-    def submit(self, layer: Any, names: list[str], message: dict[str, Any]) -> None:
-        loop = self._ensure_loop()
-        loop.call_soon_threadsafe(self._enqueue, layer, names, message)
-
-    def _enqueue(self, layer: Any, names: list[str], message: dict[str, Any]) -> None:
-        try:
-            self._queue.put_nowait((layer, names, message))
-        except asyncio.QueueFull:
-            self.dropped += 1
-
-    async def _drain(self) -> None:
-        while True:
-            layer, names, message = await self._queue.get()
-            if time.monotonic() < self._paused_until:
-                self.dropped += 1
-                continue
-            try:
-                await asyncio.wait_for(_group_send(layer, names, message), settings.STREAM_PUSH_TIMEOUT_SECONDS)
-            except Exception:
-                self.dropped += 1
-                self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE_S
-                logger.warning("could not push %s to the channel layer; clients will catch up", message["type"])
-
-    def close(self) -> None:
-        """Stop the sending thread (tests; a process's own sender lives as long as the process)."""
-        with self._lock:
-            if self._loop is not None and self._pid == os.getpid():
-                asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=5)
-                self._thread.join(timeout=5)
-                self._loop.close()
-            self._loop = None
-
-    async def _stop(self) -> None:
-        self._drainer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wrap_future(self._drainer)
-        asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
-
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            # A forked worker (gunicorn) inherits no running thread: start its own.
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                self._queue = asyncio.Queue(self.QUEUE_MAX)
-                self._loop, self._pid = loop, os.getpid()
-                self._thread = threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True)
-                self._thread.start()
-                self._drainer = asyncio.run_coroutine_threadsafe(self._drain(), loop)
-            return self._loop
-
-
-_sender = _Sender()
+async def _group_send_each(layer: Any, sends: list[tuple[list[str], dict[str, Any]]]) -> None:
+    for names, message in sends:
+        for name in names:
+            await layer.group_send(name, message)

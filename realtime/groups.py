@@ -25,6 +25,11 @@ def board() -> str:
     return "board"
 
 
+def stream_log() -> str:
+    """Every stream process's listener (realtime.keeper): it hears every logged event, to send none."""
+    return "stream.log"
+
+
 def units_of_path(path: str) -> list[str]:
     """Every unit on a materialized path ("1/4/17/"): an event there concerns all of them."""
     return [unit(int(part)) for part in path.split("/") if part]

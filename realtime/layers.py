@@ -11,33 +11,49 @@ for a connection before failing. Settings: config/settings/base.py, CHANNEL_LAYE
 An event goes to several groups (an offer: its team and three units). channels_redis's
 `group_send` costs about four Redis round trips per group, one group after another, even
 for an empty group; `group_send_many` costs two per shard for all the groups at once.
+
+Receiving. All the channels of one process share one Redis key, and a message for several
+of them is stored there once. channels_redis's `receive` has each waiting consumer take
+turns at a lock to read that key, one message at a time and four commands per message (a
+cleanup script, BZPOPMIN, a backup ZADD and a ZPOPMIN after it), so a broadcast's ten
+messages cost a process some forty round trips in a row before its last connection heard
+the tenth, and each consumer's turn at the lock woke tasks of the others: bench/push.py's
+bare floor spent about half a daphne process's CPU there. Here one reader task per process
+and shard pops the key, a whole batch per round trip (BZMPOP … COUNT), and puts each message
+into the inbox of every channel it names; a consumer's `receive` waits on its own inbox
+alone. The backup key is not needed: a process's channels live and die with the process,
+and nothing a reader has popped waits anywhere but in that process's inboxes.
 """
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import redis
+from channels_redis.core import BoundedQueue
 from channels_redis.core import RedisChannelLayer as CoreRedisChannelLayer
-from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ResponseError
 
 logger = logging.getLogger(__name__)
 
 # channels_redis's group_send script, plus its message-expiry cleanup of each key (a
-# pipeline of its own there). ARGV: a message per key, a capacity per key, then the
-# score, the expiry and the score below which a message has expired.
+# pipeline of its own there), for several messages at once. KEYS: a key per entry (a key
+# may come again, for the next message); ARGV: a message, a capacity and a score per
+# entry, then the expiry and the score below which a message has expired.
 STORE_LUA = """
 local n = #KEYS
-local score = ARGV[2 * n + 1]
-local expiry = ARGV[2 * n + 2]
-local expired = ARGV[2 * n + 3]
+local expiry = ARGV[3 * n + 1]
+local expired = ARGV[3 * n + 2]
 local over_capacity = 0
 for i = 1, n do
     redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired)
     if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[n + i]) then
-        redis.call('ZADD', KEYS[i], score, ARGV[i])
+        redis.call('ZADD', KEYS[i], ARGV[2 * n + i], ARGV[i])
         redis.call('EXPIRE', KEYS[i], expiry)
     else
         over_capacity = over_capacity + 1
@@ -46,11 +62,180 @@ end
 return over_capacity
 """
 
+# group_send's cleanup and read of each group's members, for many groups in one command
+# (a pipeline of two commands per group cost the sender more to write and parse than the
+# round trip). KEYS: the groups; ARGV: the score below which a membership has expired.
+READ_GROUPS_LUA = """
+local members = {}
+for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[1])
+    members[i] = redis.call('ZRANGE', KEYS[i], 0, -1)
+end
+return members
+"""
+
+# Messages a reader takes from Redis per round trip at most.
+READ_BATCH = 512
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Mark an abandoned task's outcome as seen (asyncio would log it as never retrieved)."""
+    if not task.cancelled():
+        task.exception()
+
+
+class InboxFailed(Exception):
+    """The reader lost Redis: what a waiting consumer's receive raises, as channels_redis's own would."""
+
 
 class RedisChannelLayer(CoreRedisChannelLayer):
     # The score of the last message stored: the next one gets a higher one even when the clock
     # has not moved or went back, since a key is read lowest score first (ties: at random).
     _last_score = 0.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # This process's channels (made by new_channel, still received on) and what waits for each.
+        self._inboxes: dict[str, BoundedQueue] = {}
+        # Each process key (one per channel-name prefix) read by the reader of its shard.
+        self._keys_by_index: dict[int, set[str]] = collections.defaultdict(set)
+        self._readers: dict[int, asyncio.Task] = {}
+        self._readers_loop: asyncio.AbstractEventLoop | None = None
+        self.reads = 0  # round trips that brought messages (tests)
+        self._bzmpop = True  # BZMPOP (Redis 7.0+) is there; else BZPOPMIN and ZPOPMIN
+        self._sync_clients: dict[int, redis.Redis] = {}
+
+    # --- receiving: one reader per process and shard ------------------------------------
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        channel = await super().new_channel(prefix)
+        self._inbox(channel)
+        return channel
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        if "!" not in channel:
+            return await super().receive(channel)  # a named channel, shared by workers
+        inbox = self._inbox(channel)
+        # Started by the first receive, not by new_channel: what is sent before waits in Redis.
+        self._ensure_readers()
+        try:
+            message = await inbox.get()
+        except asyncio.CancelledError:
+            # Channels cancels a consumer's receive when the consumer ends: its channel goes
+            # with it, and what is sent to it from now on is dropped by the reader.
+            self._inboxes.pop(channel, None)
+            raise
+        if isinstance(message, InboxFailed):
+            self._inboxes.pop(channel, None)
+            raise message
+        return message
+
+    def _inbox(self, channel: str) -> BoundedQueue:
+        inbox = self._inboxes.get(channel)
+        if inbox is None:
+            name = self.non_local_name(channel)
+            assert name.endswith(self.client_prefix + "!"), "Wrong client prefix"
+            inbox = self._inboxes[channel] = BoundedQueue(self.get_capacity(channel))
+            self._keys_by_index[self.consistent_hash(name)].add(self.prefix + name)
+        return inbox
+
+    def _ensure_readers(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._readers_loop is not loop:
+            # A reader belongs to one event loop, as the pools do (tests run several in turn).
+            self._readers_loop, self._readers = loop, {}
+        for index in self._keys_by_index:
+            reader = self._readers.get(index)
+            if reader is None or reader.done():
+                self._readers[index] = loop.create_task(self._read(index), name=f"channel-layer-reader-{index}")
+
+    async def _read(self, index: int) -> None:
+        """Pop this shard's process keys into the inboxes while the process has channels.
+
+        On its own connection (a blocking read must not hold one of the pool's), kept for the
+        reader's life. When Redis fails, every waiting receive fails with it, as with
+        channels_redis's receive: the consumers end, their clients reconnect and join their
+        groups again (Redis may have come back empty) and catch up from the event log.
+        """
+        client = Redis(connection_pool=self.create_pool(index))
+        try:
+            while self._inboxes and self._keys_by_index.get(index):
+                try:
+                    popped = await self._pop(client, sorted(self._keys_by_index[index]))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._fail(exc)
+                    return
+                if popped:
+                    self.reads += 1
+                    self._hand_out(popped)
+        finally:
+            await client.aclose(close_connection_pool=True)
+
+    async def _pop(self, client: Redis, keys: list[str]) -> list[bytes]:
+        """Up to READ_BATCH messages of the first key holding any, waiting up to brpop_timeout.
+
+        redis-py can swallow a cancellation that arrives just after a command was sent and
+        then wait for the reply all the same (redis/redis-py#2028): a reader cancelled at
+        that moment (its event loop closing, close_pools) would keep the loop from closing.
+        So the command runs in a task of its own; a cancelled reader drops the connection,
+        which ends that task's read whatever state it is in, and stops at once.
+        """
+        command = asyncio.ensure_future(self._pop_once(client, keys))
+        try:
+            return await asyncio.shield(command)
+        except asyncio.CancelledError:
+            command.cancel()
+            command.add_done_callback(_retrieve)
+            await client.connection_pool.disconnect()
+            raise
+
+    async def _pop_once(self, client: Redis, keys: list[str]) -> list[bytes]:
+        if self._bzmpop:
+            try:
+                found = await client.bzmpop(self.brpop_timeout, len(keys), keys, min=True, count=READ_BATCH)
+            except ResponseError as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise
+                self._bzmpop = False  # Redis before 7.0
+            else:
+                return [member for member, _score in found[1]] if found else []
+        first = await client.bzpopmin(keys, self.brpop_timeout)
+        if first is None:
+            return []
+        key, member, _score = first
+        rest = await client.zpopmin(key, READ_BATCH - 1)
+        return [member, *(m for m, _score in rest)]
+
+    def _hand_out(self, popped: list[bytes]) -> None:
+        for raw in popped:
+            message = self.deserialize(raw)
+            names = message.pop("__asgi_channel__", ())
+            for name in [names] if isinstance(names, str) else names:
+                inbox = self._inboxes.get(name)
+                if inbox is not None:
+                    # Shared by the channels it names, as channels_redis does: receivers only read it.
+                    inbox.put_nowait(message)
+
+    def _fail(self, exc: BaseException) -> None:
+        logger.warning("channel layer reader lost Redis (%s); this process's channels fail", exc)
+        failure = InboxFailed(f"the channel layer lost Redis: {exc}")
+        for inbox in list(self._inboxes.values()):
+            inbox.put_nowait(failure)
+        self._inboxes.clear()
+        self._keys_by_index.clear()
+
+    async def close_pools(self) -> None:
+        for reader in self._readers.values():
+            reader.cancel()
+        for reader in self._readers.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+        self._readers = {}
+        await super().close_pools()
+
+    # --- sending -----------------------------------------------------------------------
 
     def create_pool(self, index: int) -> Any:
         host = dict(self.hosts[index])
@@ -61,60 +246,101 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         return BlockingConnectionPool(**host)
 
     async def group_send_many(self, groups: Iterable[str], message: dict[str, Any]) -> None:
-        """`group_send` to several groups at once: a channel in two of them gets the message once.
+        """`group_send` to several groups at once: a channel in two of them gets the message once."""
+        await self.group_send_batch([(list(groups), message)])
+
+    async def group_send_batch(self, sends: Sequence[tuple[Sequence[str], dict[str, Any]]]) -> None:
+        """Each message to its groups, in order: two round trips per shard for them all.
 
         One pipeline per shard holding groups reads every group's members (dropping those
         older than group_expiry, as group_send does); then one script per shard holding
-        channels stores the message (channels_redis's own per-key messages, capacities and
-        expiry). Two round trips per shard, however many groups; one for groups without members.
+        channels stores the messages (channels_redis's own per-key messages, capacities and
+        expiry). One round trip per shard when no group has members.
         """
-        names = list(groups)
-        members = await self._group_members(set(names))
-        # dict, not set: the same channels in the same order every time.
-        channels = list(dict.fromkeys(channel for name in names for channel in members[name]))
-        if not channels:
-            return
-        by_connection, key_messages, key_capacities = self._map_channel_keys_to_connection(channels, message)
-        score = max(time.time(), self._last_score + 1e-6)
-        self._last_score = score
-        expired = int(time.time()) - int(self.expiry)
-        over = await asyncio.gather(
-            *(
-                self.connection(index).eval(
-                    STORE_LUA,
-                    len(keys),
-                    *keys,
-                    *(key_messages[key] for key in keys),
-                    *(key_capacities[key] for key in keys),
-                    score,
-                    self.expiry,
-                    expired,
-                )
-                for index, keys in by_connection.items()
-            )
-        )
-        if sum(over):
-            logger.info("%s of %s channels over capacity in groups %s", sum(over), len(channels), names)
+        names = sorted({name for groups, _message in sends for name in groups})
+        by_index = self._groups_by_index(names)
+        read = await asyncio.gather(*(self._read_groups(self.connection(i), group) for i, group in by_index.items()))
+        plan = self._plan_store(sends, self._members_of(by_index, read))
+        over = await asyncio.gather(*(self.connection(i).eval(STORE_LUA, *args) for i, args in plan.items()))
+        self._report_over_capacity(sum(over), sends)
 
-    async def _group_members(self, groups: set[str]) -> dict[str, list[str]]:
-        """Each group's channels, after group_send's cleanup of memberships older than group_expiry."""
-        by_connection: dict[int, list[str]] = collections.defaultdict(list)
-        for name in sorted(groups):
+    def group_send_batch_sync(self, sends: Sequence[tuple[Sequence[str], dict[str, Any]]], *, timeout: float) -> None:
+        """group_send_batch from synchronous code, each Redis command failing after `timeout` seconds.
+
+        For the request that has just committed: it sends its events itself, on its own
+        thread, with nothing to hand over to (a sender thread had to wait for the request's
+        thread to let go of the GIL between every two Redis replies: bench/push.py measured
+        p99 53 ms from the commit to the start of the send). Its own pools (redis-py's
+        synchronous ones, which start afresh in a forked worker).
+        """
+        names = sorted({name for groups, _message in sends for name in groups})
+        by_index = self._groups_by_index(names)
+        read = [self._read_groups(self._sync_client(i, timeout), group) for i, group in by_index.items()]
+        plan = self._plan_store(sends, self._members_of(by_index, read))
+        over = [self._sync_client(i, timeout).eval(STORE_LUA, *args) for i, args in plan.items()]
+        self._report_over_capacity(sum(over), sends)
+
+    def _sync_client(self, index: int, timeout: float) -> redis.Redis:
+        client = self._sync_clients.get(index)
+        if client is None:
+            host = dict(self.hosts[index])
+            if "address" not in host:
+                raise NotImplementedError("the synchronous send needs a host given by address")
+            host.pop("timeout", None)  # the asynchronous pool's wait for a free connection
+            host.update(socket_timeout=timeout, socket_connect_timeout=timeout)
+            client = self._sync_clients[index] = redis.Redis.from_url(host.pop("address"), **host)
+        return client
+
+    def _groups_by_index(self, names: Iterable[str]) -> dict[int, list[str]]:
+        by_index: dict[int, list[str]] = collections.defaultdict(list)
+        for name in names:
             assert self.require_valid_group_name(name), "Group name not valid"
-            by_connection[self.consistent_hash(name)].append(name)
+            by_index[self.consistent_hash(name)].append(name)
+        return by_index
+
+    def _read_groups(self, client: Any, names: list[str]) -> Any:
+        """Drop each group's stale members and read the rest (awaitable on an async client)."""
         stale = int(time.time()) - self.group_expiry
+        return client.eval(READ_GROUPS_LUA, len(names), *(self._group_key(name) for name in names), stale)
 
-        async def read(index: int, names: list[str]) -> list[list[str]]:
-            pipe = self.connection(index).pipeline(transaction=False)
-            for name in names:
-                pipe.zremrangebyscore(self._group_key(name), min=0, max=stale)
-                pipe.zrange(self._group_key(name), 0, -1)
-            replies = await pipe.execute()
-            return [[channel.decode("utf8") for channel in reply] for reply in replies[1::2]]
-
-        found = await asyncio.gather(*(read(index, names) for index, names in by_connection.items()))
+    @staticmethod
+    def _members_of(by_index: dict[int, list[str]], replies: list[list[Any]]) -> dict[str, list[str]]:
         return {
-            name: channels
-            for names, lists in zip(by_connection.values(), found, strict=True)
-            for name, channels in zip(names, lists, strict=True)
+            name: [channel.decode("utf8") for channel in members]
+            for names, reply in zip(by_index.values(), replies, strict=True)
+            for name, members in zip(names, reply, strict=True)
         }
+
+    def _plan_store(
+        self, sends: Sequence[tuple[Sequence[str], dict[str, Any]]], members: dict[str, list[str]]
+    ) -> dict[int, list[Any]]:
+        """STORE_LUA's arguments per shard: each message once per process key of its groups' channels."""
+        entries: dict[int, list[tuple[str, bytes, int, float]]] = collections.defaultdict(list)
+        for groups, message in sends:
+            # dict, not set: the same channels in the same order every time.
+            channels = list(dict.fromkeys(channel for name in groups for channel in members[name]))
+            if not channels:
+                continue
+            by_connection, key_messages, key_capacities = self._map_channel_keys_to_connection(channels, message)
+            score = max(time.time(), self._last_score + 1e-6)
+            self._last_score = score
+            for index, keys in by_connection.items():
+                entries[index] += [(key, key_messages[key], key_capacities[key], score) for key in keys]
+        expired = int(time.time()) - int(self.expiry)
+        return {
+            index: [
+                len(found),
+                *(key for key, *_ in found),
+                *(message for _key, message, _capacity, _score in found),
+                *(capacity for _key, _message, capacity, _score in found),
+                *(score for *_, score in found),
+                self.expiry,
+                expired,
+            ]
+            for index, found in entries.items()
+        }
+
+    @staticmethod
+    def _report_over_capacity(over: int, sends: Sequence[tuple[Sequence[str], dict[str, Any]]]) -> None:
+        if over:
+            logger.info("%s messages not stored: their channels are full (groups %s)", over, [g for g, _m in sends])

@@ -147,7 +147,13 @@ class LogTail:
         if self._low is not None and before - 1 <= self._upto:
             return
         async with self._lock_for_loop():
-            await self._read_to(before)
+            if self._low is not None and before - 1 <= self._upto:
+                return  # read by the connection that held the lock
+            # To the end of the log, not only to `before`: a transaction's events are pushed
+            # together (an offer broadcast: eleven at once), and each connection's gap ends at
+            # its own event, so reading to `before` took one read per connection in turn. The
+            # end includes `before`, which committed before it was pushed.
+            await self._read_to(None)
 
     async def _read_to(self, before: int | None) -> None:
         """Under the lock: read the log after the tail up to `before` (exclusive) or its end."""

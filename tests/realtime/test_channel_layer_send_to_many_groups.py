@@ -6,6 +6,7 @@ channel in two of the groups gets the message twice. The Redis layer's group_sen
 reads every group in one pipeline and stores the message with one script per shard.
 """
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from redis.asyncio import Connection
 
-from realtime import events, layers
+from realtime import layers
 from realtime.layers import RedisChannelLayer
 from tests.conftest import requires_redis
 
@@ -153,29 +154,68 @@ def test_a_full_channel_is_skipped_and_the_others_still_get_the_message():
     run(scenario)
 
 
-def test_a_dispatch_of_eleven_events_to_four_groups_each_costs_two_round_trips_per_event():
-    """What the after-commit sender does with each event (events._group_send)."""
+def eleven_events() -> list[tuple[list[str], dict[str, Any]]]:
+    """A broadcast to ten teams: order.dispatched to the order, the units and its citizen, an offer to each team."""
+    path = ["unit.1", "unit.2", "unit.3"]
+    sends = [(["order.1", *path, "user.9"], message(100))]
+    return sends + [([f"team.{n}", *path], message(101 + n)) for n in range(10)]
+
+
+async def join_teams_and_a_dispatcher(sender: RedisChannelLayer, first, second) -> str:
+    for n in range(10):
+        await sender.group_add(f"team.{n}", await first.new_channel())
+        await sender.group_add(f"team.{n}", await second.new_channel())
+    dispatcher = await first.new_channel()
+    await sender.group_add("unit.1", dispatcher)
+    return dispatcher
+
+
+def test_a_dispatch_of_eleven_events_to_four_groups_each_is_sent_in_two_round_trips():
+    """A transaction's events go out together (events._flush): read the groups once, store once."""
 
     async def scenario(make_layer):
         sender, first, second = make_layer(), make_layer(), make_layer()
-        for n in range(10):
-            await sender.group_add(f"team.{n}", await first.new_channel())
-            await sender.group_add(f"team.{n}", await second.new_channel())
-        dispatcher = await first.new_channel()
-        await sender.group_add("unit.1", dispatcher)
-        path = ["unit.1", "unit.2", "unit.3"]
-        sends = [(["order.1", *path, "user.9"], message(100))]
-        sends += [([f"team.{n}", *path], message(101 + n)) for n in range(10)]
+        dispatcher = await join_teams_and_a_dispatcher(sender, first, second)
+        sends = eleven_events()
 
         before = CountingConnection.writes
-        for groups, sent in sends:
-            await events._group_send(sender, groups, sent)
-        # Read the groups, store the message: channels_redis took about four per group (150 here).
-        assert CountingConnection.writes - before == 2 * len(sends)
+        await sender.group_send_batch(sends)
+        # channels_redis took about four per group (150 here); one send per event took 22.
+        assert CountingConnection.writes - before == 2
 
-        # The dispatcher hears all eleven, in order.
+        # The dispatcher hears all eleven, in order; each team member its team's offer.
         heard = [(await first.receive(dispatcher))["event"]["seq"] for _ in range(11)]
         assert heard == list(range(100, 111))
+
+    run(scenario)
+
+
+def test_the_synchronous_send_stores_the_same_in_two_round_trips():
+    """What the request that committed runs on its own thread (events._deliver)."""
+    writes = [0]
+
+    class CountingSyncConnection(redis.Connection):
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            writes[0] += 1
+            super().send_packed_command(command, check_health)
+
+    async def scenario(make_layer):
+        sender, first, second = make_layer(), make_layer(), make_layer()
+        dispatcher = await join_teams_and_a_dispatcher(sender, first, second)
+        team_channel = await second.new_channel()
+        await sender.group_add("team.3", team_channel)
+        sync_sender = make_layer()
+        sync_sender.hosts = [{**host, "connection_class": CountingSyncConnection} for host in sync_sender.hosts]
+        sync_sender._sync_client(0, 5).ping()  # the connection itself is not counted
+        before = writes[0]
+
+        await asyncio.to_thread(sync_sender.group_send_batch_sync, eleven_events(), timeout=5)
+
+        assert writes[0] - before == 2
+        heard = [(await first.receive(dispatcher))["event"]["seq"] for _ in range(11)]
+        assert heard == list(range(100, 111))
+        assert (await second.receive(team_channel))["event"]["seq"] == 104
+        await asyncio.to_thread(sync_sender._sync_client(0, 5).close)
 
     run(scenario)
 

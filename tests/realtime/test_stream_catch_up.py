@@ -32,10 +32,10 @@ def team_seqs(team, after: int = 0) -> list[int]:
 def held(monkeypatch):
     """Live pushes held back, to be delivered later in any order (or never)."""
     pushes: list[tuple[list[str], dict]] = []
-    real = events._send
-    monkeypatch.setattr(events, "_send", lambda names, message: pushes.append((names, message)))
-    pushes_by_seq = lambda: {m["seq"]: (n, m) for n, m in pushes}  # noqa: E731
-    return pushes, pushes_by_seq, real
+    real = events._deliver
+    monkeypatch.setattr(events, "_deliver", pushes.extend)
+    pushes_by_seq = lambda: {m["event"]["seq"]: (n, m) for n, m in pushes if "event" in m}  # noqa: E731
+    return pushes, pushes_by_seq, lambda names, message: real([(names, message)])
 
 
 def test_a_resuming_client_gets_every_missed_event_once_in_order_then_the_live_flow(story, other_team):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_each_heartbeat_carries_the_latest_seq_after_delivering_everything_below_it(story, settings, monkeypatch):
     settings.STREAM_HEARTBEAT_SECONDS = 0.1
     # Every live push is lost: only the heartbeat's read of the log can deliver.
-    monkeypatch.setattr(events, "_send", lambda names, message: None)
+    monkeypatch.setattr(events, "_deliver", lambda sends: None)
     key = token_for(story.team_leader)
 
     async def scenario():

@@ -113,7 +113,7 @@ def test_a_catch_up_across_a_rights_change_chooses_the_rest_by_the_new_rights(
     settings.STREAM_HEARTBEAT_SECONDS = 3600  # no beat: the resume below is the one catch-up
     # Every live push is lost, so one catch-up from the log answers the move and what follows,
     # and the events after the move must be chosen by the new unit's rights, not the old.
-    monkeypatch.setattr(events, "_send", lambda names, message: None)
+    monkeypatch.setattr(events, "_deliver", lambda sends: None)
     far = {"lat": other_station.lat, "lng": other_station.lng}
 
     async def scenario():

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db.backends.utils import CursorWrapper
 
 from dispatch import selectors, services
+from realtime import events
 from realtime import groups as g
 from realtime import keeper as keeper_module
 from realtime.keeper import keeper, rights
@@ -184,6 +185,36 @@ def test_the_shared_rights_read_answers_as_the_selectors_do(
     for user in users:
         assert shared.get(user.pk) == expected(user), user
         assert g.stream_rights(user.pk) == expected(user), user
+
+
+def test_an_event_after_one_no_connection_here_hears_is_sent_without_reading_the_log(story, settings, queries):
+    settings.STREAM_HEARTBEAT_SECONDS = 3600  # no beat and no keeper round of its own during the test
+
+    def log_reads(since: int) -> list[str]:
+        return [q for q in queries[since:] if q.lstrip().upper().startswith("SELECT") and "realtime_event" in q]
+
+    async def scenario():
+        stream = await opened(story.team_leader)
+        for _ in range(100):  # the process's listener joins its group as the first connection arrives
+            if keeper.listening is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert keeper.listening is not None
+        # The tail of this process now ends at an event: seqs do not start again at 1 after the
+        # previous test, so without one the first seq here would follow a gap.
+        first = await call(events.publish)([g.team(story.team.pk)], "order.dispatched", {"order": {"id": 0}})
+        await read_until(stream, lambda m: m.get("seq") == first.pk)
+        before = len(queries)
+        # The way a dispatch goes: an event for dispatchers elsewhere, then one this connection hears.
+        await call(events.publish)([g.unit(10**6)], "order.dispatched", {"order": {"id": 1}})
+        heard = await call(events.publish)([g.team(story.team.pk)], "order.dispatched", {"order": {"id": 2}})
+        seen = await read_until(stream, lambda m: m.get("seq") == heard.pk)
+        assert [m["seq"] for m in events_only(seen)] == [heard.pk]
+        # Its listener had put the first in the process's tail, so the gap below `heard` was filled from memory.
+        assert log_reads(before) == []
+        await stream.disconnect()
+
+    async_to_sync(scenario)()
 
 
 def test_the_log_tail_answers_a_gap_from_its_groups_index_and_keeps_it_trimmed(monkeypatch):
