@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgpack
 import redis
 from channels_redis.core import BoundedQueue
 from channels_redis.core import RedisChannelLayer as CoreRedisChannelLayer
@@ -73,6 +74,79 @@ for i = 1, #KEYS do
 end
 return members
 """
+
+# The whole group send in one command, for a layer on one Redis: each group's cleanup and
+# read as above, then each message stored once in the key of every process holding one of
+# its groups' channels, with the list of those channels appended (GROUPED_MAGIC, the
+# body's length, the body, the channels in MessagePack: `_hand_out` takes it apart), and
+# once in each plain channel's key as it is. The sender parses no member list and
+# serializes each message once instead of once per process. The process keys are found
+# from the members, so they are not among KEYS: fine on one Redis server, not on a cluster
+# (which channels_redis does not use either). KEYS: the groups; ARGV: the score below which
+# a membership has expired, the one below which a message has, the expiry, a key's
+# capacity, the layer's prefix, then per message its score, its body, how many groups it
+# goes to and their positions in KEYS.
+SEND_TO_GROUPS_LUA = """
+local stale, expired, expiry = ARGV[1], ARGV[2], ARGV[3]
+local capacity, prefix = tonumber(ARGV[4]), ARGV[5]
+local groups, cleaned = {}, {}
+for i = 1, #KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, stale)
+    local by_key, keys = {}, {}
+    for _, channel in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
+        local bang = string.find(channel, '!', 1, true)
+        local key = prefix .. (bang and string.sub(channel, 1, bang) or channel)
+        if not by_key[key] then
+            by_key[key] = {}
+            keys[#keys + 1] = key
+        end
+        table.insert(by_key[key], channel)
+    end
+    groups[i] = {keys = keys, by_key = by_key}
+end
+local over, at = 0, 6
+while at <= #ARGV do
+    local score, body, count = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
+    local targets, keys = {}, {}
+    for j = 1, count do
+        local group = groups[tonumber(ARGV[at + 2 + j])]
+        for _, key in ipairs(group.keys) do
+            local target = targets[key]
+            if not target then
+                target = {channels = {}, seen = {}}
+                targets[key] = target
+                keys[#keys + 1] = key
+            end
+            for _, channel in ipairs(group.by_key[key]) do
+                if not target.seen[channel] then
+                    target.seen[channel] = true
+                    table.insert(target.channels, channel)
+                end
+            end
+        end
+    end
+    at = at + 3 + count
+    for _, key in ipairs(keys) do
+        if not cleaned[key] then
+            cleaned[key] = true
+            redis.call('ZREMRANGEBYSCORE', key, 0, expired)
+        end
+        if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
+            local member = body
+            if string.sub(key, -1) == '!' then
+                member = 'CDG1' .. struct.pack('>I4', #body) .. body .. cmsgpack.pack(targets[key].channels)
+            end
+            redis.call('ZADD', key, score, member)
+            redis.call('EXPIRE', key, expiry)
+        else
+            over = over + 1
+        end
+    end
+end
+return over
+"""
+# How SEND_TO_GROUPS_LUA's messages for a process's channels begin.
+GROUPED_MAGIC = b"CDG1"
 
 # Messages a reader takes from Redis per round trip at most.
 READ_BATCH = 512
@@ -123,12 +197,15 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         except asyncio.CancelledError:
             # Channels cancels a consumer's receive when the consumer ends: its channel goes
             # with it, and what is sent to it from now on is dropped by the reader.
-            self._inboxes.pop(channel, None)
+            self._forget(channel)
             raise
         if isinstance(message, InboxFailed):
-            self._inboxes.pop(channel, None)
+            self._forget(channel)
             raise message
         return message
+
+    def _forget(self, channel: str) -> None:
+        self._inboxes.pop(channel, None)
 
     def _inbox(self, channel: str) -> BoundedQueue:
         inbox = self._inboxes.get(channel)
@@ -210,13 +287,23 @@ class RedisChannelLayer(CoreRedisChannelLayer):
 
     def _hand_out(self, popped: list[bytes]) -> None:
         for raw in popped:
-            message = self.deserialize(raw)
-            names = message.pop("__asgi_channel__", ())
-            for name in [names] if isinstance(names, str) else names:
+            message, names = self.decode_stored(raw)
+            for name in names:
                 inbox = self._inboxes.get(name)
                 if inbox is not None:
                     # Shared by the channels it names, as channels_redis does: receivers only read it.
                     inbox.put_nowait(message)
+
+    def decode_stored(self, raw: bytes) -> tuple[dict[str, Any], list[str]]:
+        """A message as stored under a process key, and the channels it is for."""
+        if raw.startswith(GROUPED_MAGIC):
+            # SEND_TO_GROUPS_LUA's: the body's length, the body, then the channels.
+            start = len(GROUPED_MAGIC) + 4
+            end = start + int.from_bytes(raw[len(GROUPED_MAGIC) : start], "big")
+            return self.deserialize(raw[start:end]), msgpack.unpackb(raw[end:])
+        message = self.deserialize(raw)
+        names = message.pop("__asgi_channel__", [])  # channels_redis's own
+        return message, [names] if isinstance(names, str) else names
 
     def _fail(self, exc: BaseException) -> None:
         logger.warning("channel layer reader lost Redis (%s); this process's channels fail", exc)
@@ -245,19 +332,26 @@ class RedisChannelLayer(CoreRedisChannelLayer):
             return BlockingConnectionPool.from_url(host.pop("address"), **host)
         return BlockingConnectionPool(**host)
 
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        await self.group_send_batch([([group], message)])
+
     async def group_send_many(self, groups: Iterable[str], message: dict[str, Any]) -> None:
         """`group_send` to several groups at once: a channel in two of them gets the message once."""
         await self.group_send_batch([(list(groups), message)])
 
     async def group_send_batch(self, sends: Sequence[tuple[Sequence[str], dict[str, Any]]]) -> None:
-        """Each message to its groups, in order: two round trips per shard for them all.
+        """Each message to its groups, in order: one round trip on one Redis, two per shard on several.
 
-        One pipeline per shard holding groups reads every group's members (dropping those
-        older than group_expiry, as group_send does); then one script per shard holding
-        channels stores the messages (channels_redis's own per-key messages, capacities and
-        expiry). One round trip per shard when no group has members.
+        On one Redis, one script does it all (SEND_TO_GROUPS_LUA). On several, or with
+        per-channel capacities, one script per shard holding groups reads their members,
+        then one per shard holding channels stores each message under each process key,
+        naming its channels (channels_redis's own messages, capacities and expiry).
         """
         names = sorted({name for groups, _message in sends for name in groups})
+        if self._in_one_script:
+            over = await self.connection(0).eval(SEND_TO_GROUPS_LUA, *self._one_script_args(names, sends))
+            self._report_over_capacity(over, sends)
+            return
         by_index = self._groups_by_index(names)
         read = await asyncio.gather(*(self._read_groups(self.connection(i), group) for i, group in by_index.items()))
         plan = self._plan_store(sends, self._members_of(by_index, read))
@@ -274,11 +368,43 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         synchronous ones, which start afresh in a forked worker).
         """
         names = sorted({name for groups, _message in sends for name in groups})
+        if self._in_one_script:
+            over = self._sync_client(0, timeout).eval(SEND_TO_GROUPS_LUA, *self._one_script_args(names, sends))
+            self._report_over_capacity(over, sends)
+            return
         by_index = self._groups_by_index(names)
         read = [self._read_groups(self._sync_client(i, timeout), group) for i, group in by_index.items()]
         plan = self._plan_store(sends, self._members_of(by_index, read))
         over = [self._sync_client(i, timeout).eval(STORE_LUA, *args) for i, args in plan.items()]
         self._report_over_capacity(sum(over), sends)
+
+    @property
+    def _in_one_script(self) -> bool:
+        # Per-channel capacities need the channel names, which only the two-step send has.
+        return self.ring_size == 1 and not self.channel_capacity
+
+    def _one_script_args(self, names: list[str], sends: Sequence[tuple[Sequence[str], dict[str, Any]]]) -> list[Any]:
+        for name in names:
+            assert self.require_valid_group_name(name), "Group name not valid"
+        position = {name: i for i, name in enumerate(names, start=1)}
+        now = time.time()
+        args: list[Any] = [
+            len(names),
+            *(self._group_key(name) for name in names),
+            int(now) - self.group_expiry,
+            int(now) - int(self.expiry),
+            self.expiry,
+            self.capacity,
+            self.prefix,
+        ]
+        for groups, message in sends:
+            assert "__asgi_channel__" not in message
+            wanted = list(dict.fromkeys(groups))
+            score = max(now, self._last_score + 1e-6)
+            self._last_score = score
+            body = self.serialize(message)
+            args += [score, body, len(wanted), *(position[name] for name in wanted)]
+        return args
 
     def _sync_client(self, index: int, timeout: float) -> redis.Redis:
         client = self._sync_clients.get(index)

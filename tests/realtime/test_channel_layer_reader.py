@@ -1,0 +1,127 @@
+"""One reader per process takes its channels' messages from Redis, a batch at a time, and hands each to its channels.
+
+realtime.layers.RedisChannelLayer: a consumer's receive waits on its own inbox; the
+process's reader pops the process key (BZMPOP, or BZPOPMIN and ZPOPMIN before Redis 7).
+"""
+
+import asyncio
+import threading
+import uuid
+
+import pytest
+import redis
+from django.conf import settings
+
+from realtime.layers import InboxFailed, RedisChannelLayer
+from tests.conftest import requires_redis
+
+from .processes import free_port, start_redis, stop
+
+pytestmark = requires_redis
+
+
+def layer_on(url: str, prefix: str) -> RedisChannelLayer:
+    """A layer set up as the settings set it up, on `url`."""
+    host = {**settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0], "address": url}
+    return RedisChannelLayer(hosts=[host], prefix=prefix)
+
+
+@pytest.fixture
+def prefix():
+    name = f"r{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = client.keys(f"{name}*")
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def message(n: int) -> dict:
+    return {"type": "stream.event", "event": {"seq": n}}
+
+
+@pytest.mark.parametrize("bzmpop", [True, False], ids=["BZMPOP", "before Redis 7"])
+def test_a_burst_for_many_channels_arrives_in_order_in_few_reads(prefix, bzmpop):
+    async def scenario():
+        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
+        process._bzmpop = bzmpop
+        channels = [await process.new_channel() for _ in range(20)]
+        for channel in channels:
+            await sender.group_add("team.1", channel)
+        try:
+            # Sent before anyone receives: they wait in Redis, and the first receive starts the reader.
+            await sender.group_send_batch([(["team.1"], message(n)) for n in range(1, 31)])
+            for channel in channels:
+                assert [(await process.receive(channel))["event"]["seq"] for _ in range(30)] == list(range(1, 31))
+            # All thirty messages for the twenty channels came in one or two reads, not one each.
+            assert process.reads <= 2
+        finally:
+            await sender.close_pools()
+            await process.close_pools()
+
+    asyncio.run(scenario())
+
+
+def test_a_consumer_that_ends_leaves_its_inbox_and_later_messages_for_it_are_dropped(prefix):
+    async def scenario():
+        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
+        gone, staying = await process.new_channel(), await process.new_channel()
+        for channel in (gone, staying):
+            await sender.group_add("team.1", channel)
+        try:
+            waiting = asyncio.ensure_future(process.receive(gone))
+            await asyncio.sleep(0.05)
+            waiting.cancel()  # what Channels does when a consumer ends
+            await asyncio.gather(waiting, return_exceptions=True)
+            await sender.group_send_many(["team.1"], message(1))
+            assert (await process.receive(staying))["event"] == {"seq": 1}
+            assert gone not in process._inboxes
+        finally:
+            await sender.close_pools()
+            await process.close_pools()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("pause", range(6))
+def test_an_event_loop_closing_right_after_a_receive_does_not_hang(prefix, pause):
+    """redis-py can swallow a cancellation that comes just after a command went out (redis/redis-py#2028)."""
+    process = layer_on(settings.REDIS_URL, prefix)
+
+    async def scenario():
+        channel = await process.new_channel()
+        await process.send(channel, message(1))
+        assert (await process.receive(channel))["event"] == {"seq": 1}
+        for _ in range(pause):
+            await asyncio.sleep(0)
+        # Leaving now cancels the reader in the middle of its next BZMPOP.
+
+    # In a thread of its own, so that a hang fails the test instead of stopping the run.
+    loop_thread = threading.Thread(target=asyncio.run, args=(scenario(),), daemon=True)
+    loop_thread.start()
+    loop_thread.join(timeout=10)
+    # asyncio.run returned: the reader ended when its loop cancelled it.
+    assert not loop_thread.is_alive()
+
+
+def test_when_redis_goes_away_every_waiting_receive_fails():
+    port = free_port()
+    server = start_redis(port)
+    try:
+
+        async def scenario():
+            process = layer_on(f"redis://127.0.0.1:{port}/0", "gone")
+            channels = [await process.new_channel() for _ in range(3)]
+            waiting = [asyncio.ensure_future(process.receive(c)) for c in channels]
+            await asyncio.sleep(0.2)
+            stop(server)
+            done, pending = await asyncio.wait(waiting, timeout=10)
+            assert not pending
+            # Each consumer ends, its client reconnects and catches up from the log.
+            assert all(isinstance(task.exception(), InboxFailed) for task in done)
+            assert process._inboxes == {}
+
+        asyncio.run(scenario())
+    finally:
+        stop(server)
