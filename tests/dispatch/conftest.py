@@ -219,6 +219,8 @@ def celery_rig(transactional_db, settings, tmp_path) -> Iterator[CeleryRig]:
     try:
         yield rig
     finally:
+        # What this process sent after commit goes to this test's queue, not the next one's.
+        tasks.flush_outbox()
         for worker in rig.workers:
             worker.kill()
             print(f"--- {worker.name} (exit {worker.process.returncode}) ---\n{worker.logs()}")
