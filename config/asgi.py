@@ -27,6 +27,11 @@ from dispatch.sweeper import start_in_process_sweeps  # noqa: E402
 
 start_in_process_sweeps()
 
+# Under daphne, a pushed event leaves for the phone when it is sent (realtime/transport.py says why).
+from realtime.transport import install as send_writes_at_once  # noqa: E402
+
+send_writes_at_once()
+
 # Last, once everything the process keeps for good exists (realtime/keeper.py says why).
 from realtime.keeper import prepare_process  # noqa: E402
 
