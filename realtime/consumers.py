@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from . import groups as g
 from .keeper import keeper, rights
-from .log import Row, row_of, tail
+from .log import Row, live_row, tail
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +124,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     # --- from the channel layer -------------------------------------------------
 
     async def stream_event(self, message: dict[str, Any]) -> None:
-        live = message["event"]
-        seq = live["seq"]
-        stored = {k: v for k, v in live.items() if k != "sent_at"}
-        row = row_of(stored, message.get("groups", []))
+        row, text = live_row(message)
+        seq = row.seq
         tail.offer(row)
         async with self.sending:
             if seq <= self.last_sent:
@@ -140,8 +138,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 tail.offer(row)  # the gap is filled now: this one may follow it
             self.last_sent = seq
             if self.hears & row.groups:
-                await self.send_json(live)
-                await self._after_sent(live["type"], live)
+                await self.send(text_data=text)
+                await self._after_sent(row.type, row.message)
 
     async def stream_tick(self, message: dict[str, Any]) -> None:
         tick = message["tick"]

@@ -51,7 +51,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import groups as g
-from .log import row_of, tail
+from .log import live_row, tail
 
 logger = logging.getLogger(__name__)
 
@@ -260,9 +260,7 @@ class Keeper:
                 while True:
                     message = await layer.receive(channel)
                     if message.get("type") == "stream.event":
-                        live = message["event"]
-                        stored = {k: v for k, v in live.items() if k != "sent_at"}
-                        tail.offer(row_of(stored, message.get("groups", [])))
+                        tail.offer(live_row(message)[0])
             except asyncio.CancelledError:
                 if channel is not None:
                     self.listening = None

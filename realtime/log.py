@@ -15,6 +15,7 @@ query, not five hundred.
 
 import asyncio
 import bisect
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,24 @@ class Row:
 
 def row_of(message: dict[str, Any], groups: list[str]) -> Row:
     return Row(seq=message["seq"], type=message["type"], groups=frozenset(groups), message=message)
+
+
+# Where a live message keeps what all its process's connections share: realtime.layers hands
+# one message object to every channel of the process that it is for.
+_SHARED = "_stream_shared"
+
+
+def live_row(message: dict[str, Any]) -> tuple[Row, str]:
+    """A live `stream.event`'s log row and JSON text, made once per process, not once per connection.
+
+    The row leaves out `sent_at` (the log has none); the text keeps it (clients time the push by it).
+    """
+    shared = message.get(_SHARED)
+    if shared is None:
+        live = message["event"]
+        stored = {k: v for k, v in live.items() if k != "sent_at"}
+        shared = message[_SHARED] = (row_of(stored, message.get("groups", [])), json.dumps(live))
+    return shared
 
 
 @database_sync_to_async
