@@ -32,6 +32,14 @@ ratio = p99_ms / redis_p99_ms. A lost, misrouted or duplicated event or a droppe
 connection makes the exit status 1 (the figures are printed all the same).
 The Redis database (default redis://127.0.0.1:6379/12) is flushed at the start
 and at the end: give it a spare one.
+
+The clients are bench/wsclient.py, not a full WebSocket library: each connection
+notes (time.time(), bytes) first thing when bytes arrive and nothing else, and the
+frames are parsed only between receipts (a task every few tenths of a second, in short
+slices) and when a phase ends. A broadcast reaches about a hundred clients at once;
+a client that parsed every message on arrival (100-180 µs of CPU each, on the 2 cores
+the servers use too) stamped the last of them milliseconds late, and those
+milliseconds were counted in the delays.
 """
 
 from __future__ import annotations
@@ -62,12 +70,11 @@ from urllib.parse import urlsplit
 import psycopg
 import redis
 import redis.asyncio
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import wsclient  # noqa: E402
 from bench.lifecycle import (  # noqa: E402
     CITIZEN_PHONES,
     DEMO_PASSWORD,
@@ -105,6 +112,10 @@ WARM_SETTLE_S = 2.0
 # Connections opened at once: enough to connect 1 000 clients in seconds, few enough
 # that the handshakes (a token and group lookup each) do not time out on 2 cores.
 CONNECT_CONCURRENCY = 50
+# The clients parse what they received this often, between receipts (Crowd), and give
+# the event loop back after this long of parsing so that a burst meanwhile is stamped on time.
+PARSE_EVERY_S = 0.3
+PARSE_SLICE_S = 0.0002
 
 
 # --- the cast: who listens, who dispatches -------------------------------------------
@@ -269,18 +280,25 @@ class Conn:
     index: int
     team: int
     url: str
-    inbox: list[tuple[float, str]] = field(default_factory=list)
-    ws: ClientConnection | None = None
-    task: asyncio.Task | None = None
+    inbox: list[tuple[float, str]] = field(default_factory=list)  # (receipt time, text), parsed
+    client: wsclient.Lean | None = None
     dropped: str | None = None
 
 
 class Crowd:
-    """N WebSocket clients that only note (receipt time, text) of each message.
+    """N WebSocket clients that only note (receipt time, bytes) of what arrives, and parse later.
 
-    The time is taken first thing on receipt and nothing is parsed until the phase
-    ends, so the client process (which shares 2 cores with the servers) adds as
-    little as it can to the delays it measures.
+    A broadcast reaches about a hundred of these clients at the same instant, and one
+    process times them all on a machine whose 2 cores it shares with the servers. A
+    client that parsed each message on arrival (the `websockets` library: 100-180 µs
+    of CPU and a task wake-up a message) stamped the last of a burst milliseconds after
+    its bytes came, and those milliseconds were counted as the server's. So the time is
+    taken first thing in the receive callback (bench/wsclient.py, `buffer_updated`, the
+    buffered form of `data_received`), with the chunk kept as it came: no frame parsing,
+    JSON or task switch on the way. Frames are parsed between receipts: every
+    PARSE_EVERY_S in slices that give the event loop back every PARSE_SLICE_S (pings must
+    be answered within daphne's 30 s), and in full when a phase reads the inboxes. A
+    message is stamped with the arrival of its last byte.
     """
 
     def __init__(self, label: str, origins: dict[int, str]) -> None:
@@ -289,6 +307,7 @@ class Crowd:
         self.conns: list[Conn] = []
         self.closing = False
         self.extensions: Counter[str] = Counter()
+        self.parser: asyncio.Task | None = None
 
     async def open(self, targets: list[tuple[int, str]], limit_s: float) -> None:
         self.conns = [Conn(index=i, team=team, url=url) for i, (team, url) in enumerate(targets)]
@@ -299,38 +318,74 @@ class Crowd:
                 port = urlsplit(conn.url).port or 80
                 # No client pings: daphne pings every idle connection itself (20 s), and a
                 # client loop busy timing 1 000 sockets must not time its own pings out.
-                conn.ws = await connect(
-                    conn.url, origin=self.origins.get(port), ping_interval=None, open_timeout=limit_s
-                )
-            self.extensions[",".join(e.name for e in conn.ws.protocol.extensions) or "none"] += 1
-            conn.task = asyncio.create_task(self._listen(conn))
+                conn.client = await wsclient.connect(conn.url, self.origins.get(port), limit_s)
+            conn.client.on_lost = lambda: self._lost(conn)
+            if not conn.client.is_open:  # lost between the 101 and here, before anyone listened
+                self._lost(conn)
+            self.extensions["none"] += 1  # none offered; the handshake fails if the server picks one
 
         results = await asyncio.wait_for(
             asyncio.gather(*(one(c) for c in self.conns), return_exceptions=True), limit_s + 30
         )
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
+            for conn in self.conns:
+                if conn.client is not None:
+                    conn.client.abort()
             raise BenchError(
                 f"{self.label}: {len(failed)} of {len(self.conns)} connections failed, first: {failed[0]!r}"
             )
+        self.parser = asyncio.create_task(self._parse_now_and_then())
 
-    async def _listen(self, conn: Conn) -> None:
-        ws = conn.ws
-        assert ws is not None
+    def _parse(self, conn: Conn) -> None:
+        """The connection's pending chunks into its inbox; a close or bad frame from the server is a drop."""
+        client = conn.client
+        if client is None:
+            return
         try:
-            async for text in ws:
-                # The time first; reset_inboxes() swaps the list between phases.
-                conn.inbox.append((time.time(), text))
-        except ConnectionClosed:
-            pass
-        if not self.closing:
-            conn.dropped = f"closed at {time.time():.0f} with code {ws.close_code} {ws.close_reason!r}"
+            conn.inbox.extend(client.take_messages())
+        except wsclient.FrameError as exc:
+            if not self.closing and not conn.dropped:
+                conn.dropped = f"protocol error at {time.time():.0f}: {exc}"
+            client.abort()
+            return
+        if client.close_at is not None and not self.closing and not conn.dropped:
+            conn.dropped = f"closed at {client.close_at:.0f} with code {client.close_code} {client.close_reason!r}"
+
+    def _lost(self, conn: Conn) -> None:
+        client = conn.client
+        assert client is not None and client.lost_at is not None
+        self._parse(conn)  # a close frame still unparsed tells why
+        if not self.closing and not conn.dropped:
+            reason = str(client.lost_error or "")
+            conn.dropped = f"closed at {client.lost_at:.0f} with code {wsclient.ABNORMAL} {reason!r}"
+
+    def parse_all(self) -> None:
+        for conn in self.conns:
+            self._parse(conn)
+
+    async def catch_up(self) -> None:
+        """parse_all, handing the event loop back every PARSE_SLICE_S: receipts meanwhile are stamped on time."""
+        give_back = time.perf_counter() + PARSE_SLICE_S
+        for conn in self.conns:
+            if conn.client is not None and conn.client.chunks:
+                self._parse(conn)
+                if time.perf_counter() > give_back:
+                    await asyncio.sleep(0)
+                    give_back = time.perf_counter() + PARSE_SLICE_S
+
+    async def _parse_now_and_then(self) -> None:
+        while True:
+            await asyncio.sleep(PARSE_EVERY_S)
+            await self.catch_up()
 
     def reset_inboxes(self) -> None:
+        self.parse_all()  # what came before is parsed (pings answered), then forgotten
         for conn in self.conns:
             conn.inbox = []
 
     def offers_received(self) -> int:
+        self.parse_all()
         return sum(1 for conn in self.conns for _t, text in conn.inbox if OFFER_CREATED in text)
 
     def drops(self) -> list[Conn]:
@@ -338,12 +393,18 @@ class Crowd:
 
     async def close(self) -> None:
         self.closing = True
-        open_ones = [c.ws for c in self.conns if c.ws is not None]
+        if self.parser is not None:
+            self.parser.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.parser
+        open_ones = [c.client for c in self.conns if c.client is not None and c.client.is_open]
+        for client in open_ones:
+            client.send_close()
+        # The server answers the close and ends the TCP connection (RFC 6455 §7.1.1): wait for that.
         with suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(ws.close() for ws in open_ones), return_exceptions=True), 30)
-        for conn in self.conns:
-            if conn.task:
-                conn.task.cancel()
+            await asyncio.wait_for(asyncio.gather(*(client.lost for client in open_ones)), 30)
+        for client in open_ones:
+            client.close_transport()
 
 
 # --- one phase: fire dispatches, wait for the deliveries, read the delays -------------
@@ -379,6 +440,7 @@ def tally(crowd: Crowd, offers: dict[int, int], outcome: Outcome) -> None:
     members: Counter[int] = Counter(c.team for c in crowd.conns)
     outcome.expected = sum(members[team] for team in offers.values())
     got: set[tuple[int, int]] = set()
+    crowd.parse_all()
     for conn in crowd.conns:
         for received, text in conn.inbox:
             if OFFER_CREATED not in text:
@@ -418,7 +480,10 @@ async def fire_all(fire: Fire, count: int, interval: float, offers: dict[int, in
 
 async def settle(crowd: Crowd, outcome_expected: int, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline and crowd.offers_received() < outcome_expected:
+    while True:
+        await crowd.catch_up()  # in slices: the late deliveries may still be coming in
+        if time.monotonic() >= deadline or crowd.offers_received() >= outcome_expected:
+            return
         await asyncio.sleep(0.2)
 
 
