@@ -37,6 +37,10 @@ BROKER_BACKOFF_S = 5.0
 OUTBOX_GATHER_S = 0.05
 
 
+# A task, its arguments and its ETA, as enqueue got them.
+_Send = tuple[Task, tuple[Any, ...], datetime | None]
+
+
 class _Outbox:
     """Sends committed transactions' tasks from a thread of its own.
 
@@ -50,7 +54,7 @@ class _Outbox:
     """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Task, tuple[Any, ...], datetime | None]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Send] = queue.SimpleQueue()
         self._sending = threading.Lock()
         self._pid: int | None = None
         self._down_until = 0.0
@@ -71,13 +75,13 @@ class _Outbox:
             time.sleep(OUTBOX_GATHER_S)
             self._send(self._take([first]))
 
-    def _take(self, taken: list[tuple[Task, tuple[Any, ...], datetime | None]]) -> list:
+    def _take(self, taken: list[_Send]) -> list[_Send]:
         with contextlib.suppress(queue.Empty):
             while True:
                 taken.append(self._queue.get_nowait())
         return taken
 
-    def _send(self, items: list[tuple[Task, tuple[Any, ...], datetime | None]]) -> None:
+    def _send(self, items: list[_Send]) -> None:
         if not items:
             return
         with self._sending:

@@ -400,11 +400,15 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         for groups, message in sends:
             assert "__asgi_channel__" not in message
             wanted = list(dict.fromkeys(groups))
-            score = max(now, self._last_score + 1e-6)
-            self._last_score = score
+            score = self._next_score(now)
             body = self.serialize(message)
             args += [score, body, len(wanted), *(position[name] for name in wanted)]
         return args
+
+    def _next_score(self, now: float) -> float:
+        """A stored message's score: above the last one's, so a key gives them back in the order sent."""
+        self._last_score = max(now, self._last_score + 1e-6)
+        return self._last_score
 
     def _sync_client(self, index: int, timeout: float) -> redis.Redis:
         client = self._sync_clients.get(index)
@@ -448,8 +452,7 @@ class RedisChannelLayer(CoreRedisChannelLayer):
             if not channels:
                 continue
             by_connection, key_messages, key_capacities = self._map_channel_keys_to_connection(channels, message)
-            score = max(time.time(), self._last_score + 1e-6)
-            self._last_score = score
+            score = self._next_score(time.time())
             for index, keys in by_connection.items():
                 entries[index] += [(key, key_messages[key], key_capacities[key], score) for key in keys]
         expired = int(time.time()) - int(self.expiry)
