@@ -7,6 +7,8 @@ explains why the order holds.
 """
 
 import asyncio
+import contextlib
+import functools
 import logging
 import random
 import time
@@ -15,7 +17,9 @@ from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
@@ -54,6 +58,25 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
     joined: frozenset[str] = frozenset()
     joined_at = 0.0
     closing = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' own, waiting with the layer's `serve` where it has one (realtime/layers.py).
+
+        serve takes a channel message with one wake-up of this consumer where Channels'
+        await_many_dispatch takes three; the embedded in-memory layer has none.
+        """
+        layer = get_channel_layer(self.channel_layer_alias)
+        serve = getattr(layer, "serve", None)
+        if serve is None:
+            await super().__call__(scope, receive, send)
+            return
+        self.scope = scope
+        self.channel_layer = layer
+        self.channel_name = await layer.new_channel()
+        self.channel_receive = functools.partial(layer.receive, self.channel_name)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await serve(self.channel_name, receive, self.dispatch)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its close_old_connections before every message.

@@ -23,6 +23,17 @@ and shard pops the key, a whole batch per round trip (BZMPOP … COUNT), and put
 into the inbox of every channel it names; a consumer's `receive` waits on its own inbox
 alone. The backup key is not needed: a process's channels live and die with the process,
 and nothing a reader has popped waits anywhere but in that process's inboxes.
+
+Serving a consumer. Channels' consumers wait with `await_many_dispatch`: a task for the
+client's next message and one for the channel's, an `asyncio.wait` on both, and a new
+task after each message: three turns of the event loop and some 15 µs of a delivery's
+~105 µs in bench/push.py, repeated for each of a process's forty-odd connections in a
+broadcast before the last of them is written. `serve` (StreamConsumer uses it) does the
+same job with the client's messages poured into the channel's inbox by one task for the
+connection's life, so a channel message costs one wake-up of the consumer. An inbox is
+therefore unbounded: a channel message finding it at capacity is dropped (the newest,
+where channels_redis drops the oldest: the oldest may be the client's disconnect, and
+the stream finds any missing event in the log), the client's messages never are.
 """
 
 import asyncio
@@ -30,12 +41,11 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import msgpack
 import redis
-from channels_redis.core import BoundedQueue
 from channels_redis.core import RedisChannelLayer as CoreRedisChannelLayer
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
@@ -162,6 +172,14 @@ class InboxFailed(Exception):
     """The reader lost Redis: what a waiting consumer's receive raises, as channels_redis's own would."""
 
 
+class Inbox(asyncio.Queue):
+    """What waits for one channel: its messages (up to `capacity`), and under `serve` its client's."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+
 class RedisChannelLayer(CoreRedisChannelLayer):
     # The score of the last message stored: the next one gets a higher one even when the clock
     # has not moved or went back, since a key is read lowest score first (ties: at random).
@@ -170,7 +188,7 @@ class RedisChannelLayer(CoreRedisChannelLayer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # This process's channels (made by new_channel, still received on) and what waits for each.
-        self._inboxes: dict[str, BoundedQueue] = {}
+        self._inboxes: dict[str, Inbox] = {}
         # Each process key (one per channel-name prefix) read by the reader of its shard.
         self._keys_by_index: dict[int, set[str]] = collections.defaultdict(set)
         self._readers: dict[int, asyncio.Task] = {}
@@ -207,12 +225,47 @@ class RedisChannelLayer(CoreRedisChannelLayer):
     def _forget(self, channel: str) -> None:
         self._inboxes.pop(channel, None)
 
-    def _inbox(self, channel: str) -> BoundedQueue:
+    async def serve(
+        self,
+        channel: str,
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        dispatch: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        """Channels' `await_many_dispatch` for a channel of this process: one message at a time
+        from the client (`receive`) or the channel, each dispatched before the next is taken.
+
+        Ends with what ends it: the dispatch's exception (StopConsumer when the client has
+        gone), InboxFailed when the reader loses Redis, or `receive`'s own exception.
+        """
+        inbox = self._inbox(channel)
+        self._ensure_readers()
+
+        async def pour() -> None:
+            try:
+                while True:
+                    inbox.put_nowait(await receive())
+            except Exception as exc:
+                inbox.put_nowait(exc)
+
+        pouring = asyncio.ensure_future(pour())
+        try:
+            while True:
+                message = await inbox.get()
+                if isinstance(message, BaseException):
+                    raise message
+                await dispatch(message)
+        finally:
+            self._forget(channel)
+            pouring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pouring
+
+    def _inbox(self, channel: str) -> Inbox:
         inbox = self._inboxes.get(channel)
         if inbox is None:
             name = self.non_local_name(channel)
             assert name.endswith(self.client_prefix + "!"), "Wrong client prefix"
-            inbox = self._inboxes[channel] = BoundedQueue(self.get_capacity(channel))
+            inbox = self._inboxes[channel] = Inbox(self.get_capacity(channel))
             self._keys_by_index[self.consistent_hash(name)].add(self.prefix + name)
         return inbox
 
@@ -286,13 +339,20 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         return [member, *(m for m, _score in rest)]
 
     def _hand_out(self, popped: list[bytes]) -> None:
+        full = 0
         for raw in popped:
             message, names = self.decode_stored(raw)
             for name in names:
                 inbox = self._inboxes.get(name)
-                if inbox is not None:
-                    # Shared by the channels it names, as channels_redis does: receivers only read it.
-                    inbox.put_nowait(message)
+                if inbox is None:
+                    continue
+                if inbox.qsize() >= inbox.capacity:
+                    full += 1
+                    continue
+                # Shared by the channels it names, as channels_redis does: receivers only read it.
+                inbox.put_nowait(message)
+        if full:
+            logger.info("%s messages dropped: their channels' inboxes are full (consumers not keeping up)", full)
 
     def decode_stored(self, raw: bytes) -> tuple[dict[str, Any], list[str]]:
         """A message as stored under a process key, and the channels it is for."""

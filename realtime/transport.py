@@ -1,4 +1,4 @@
-"""Writes to a phone's socket go out when they are made, not on the event loop's next turn.
+"""Writes to a phone's socket go out when they are made, and one event is framed once per process.
 
 Twisted's TCP transport (under daphne) never writes in `write()`: it buffers the bytes,
 registers the socket for writability, and sends on the loop's next turn, then unregisters
@@ -8,18 +8,54 @@ byte left, and each write cost two `epoll_ctl` calls besides the `send`. asyncio
 transports send at once when nothing is waiting in the buffer; `install()` makes Twisted's
 TCP connections do the same, and leaves everything else (a partly sent message, a full
 socket buffer, TLS, a closing connection) to Twisted's own path.
+
+A live event is the same text for every connection of a process (`realtime.log.live_row`),
+and a server's WebSocket frames are not masked, so the frame is the same bytes for all of
+them too. daphne encoded and autobahn framed it again for each connection, and autobahn's
+send path formats a debug line's arguments each time whether or not debug logging is on:
+some 9 µs of a delivery's ~105 µs in bench/push.py. `install()` also makes daphne's
+text sends look the frame up by the text (a str keeps its hash, so the lookup costs
+nothing after the first) and write it straight to the transport, as autobahn does for a
+prepared message (`sendPreparedMessage`). Anything else takes autobahn's own path: a
+connection not open, one that negotiated compression, a send queue or frame logging in
+use, and a message too long for one frame.
 """
 
+from collections import OrderedDict
 from typing import Any
 
 _installed = False
 
+# Frames of the latest texts sent, by text. A broadcast's events go out within
+# milliseconds; a few hundred texts cover every burst many times over.
+FRAMES_KEPT = 256
+_frames: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+
+
+def text_frame(text: str) -> tuple[bytes, int]:
+    """The unmasked, unfragmented WebSocket frame of a text message (autobahn's), and its payload's length."""
+    found = _frames.get(text)
+    if found is None:
+        from autobahn.websocket.protocol import PreparedMessage
+
+        payload = text.encode("utf8")
+        found = _frames[text] = (PreparedMessage(payload, False, False, True).payloadHybi, len(payload))
+        if len(_frames) > FRAMES_KEPT:
+            _frames.popitem(last=False)
+    return found
+
 
 def install() -> None:
-    """Let Twisted TCP connections send at once when nothing is buffered (idempotent)."""
+    """Send at once when nothing is buffered; share text frames between connections (idempotent)."""
     global _installed
     if _installed:
         return
+    _write_through()
+    _shared_text_frames()
+    _installed = True
+
+
+def _write_through() -> None:
     from twisted.internet import tcp
 
     buffered_write = tcp.Connection.write
@@ -46,4 +82,32 @@ def install() -> None:
         buffered_write(self, data)
 
     tcp.Connection.write = write
-    _installed = True
+
+
+def _shared_text_frames() -> None:
+    from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
+    from daphne.ws_protocol import WebSocketProtocol
+
+    framed_each_time = WebSocketProtocol.serverSend
+
+    def server_send(self: Any, content: Any, binary: bool = False) -> None:
+        if (
+            binary
+            or not isinstance(content, str)
+            or self.state != Autobahn.STATE_OPEN
+            or self._perMessageCompress is not None
+            or self.send_queue
+            or self.logFrames
+            or self.logOctets
+        ):
+            framed_each_time(self, content, binary)
+            return
+        frame, size = text_frame(content)
+        # Longer than one frame may be (autobahn fragments it) or than a message may be (it refuses).
+        if 0 < self.autoFragmentSize < size or 0 < self.maxMessagePayloadSize < size:
+            framed_each_time(self, content, binary)
+            return
+        self.trafficStats.outgoingWebSocketMessages += 1
+        self.transport.write(frame)
+
+    WebSocketProtocol.serverSend = server_send

@@ -2,6 +2,7 @@
 
 realtime.layers.RedisChannelLayer: a consumer's receive waits on its own inbox; the
 process's reader pops the process key (BZMPOP, or BZPOPMIN and ZPOPMIN before Redis 7).
+`serve` waits for a consumer's client and channel messages on that one inbox.
 """
 
 import asyncio
@@ -10,6 +11,7 @@ import uuid
 
 import pytest
 import redis
+from channels.exceptions import StopConsumer
 from django.conf import settings
 
 from realtime.layers import InboxFailed, RedisChannelLayer
@@ -125,3 +127,138 @@ def test_when_redis_goes_away_every_waiting_receive_fails():
         asyncio.run(scenario())
     finally:
         stop(server)
+
+
+# --- serve: a consumer's client and channel messages, one wake-up each -----------------
+
+
+class Client:
+    """The client side of a connection, as daphne hands it to an application: a queue."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def receive(self) -> dict:
+        return await self.queue.get()
+
+
+def test_serve_dispatches_client_and_channel_messages_one_at_a_time(prefix):
+    async def scenario():
+        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
+        channel = await process.new_channel()
+        await sender.group_add("team.1", channel)
+        client, seen, busy = Client(), [], []
+
+        async def dispatch(message: dict) -> None:
+            busy.append(1)
+            assert len(busy) == 1  # never two at once
+            await asyncio.sleep(0.01)
+            seen.append(message["type"] if message["type"] != "stream.event" else message["event"]["seq"])
+            busy.pop()
+            if message["type"] == "websocket.disconnect":
+                raise StopConsumer
+
+        try:
+            client.queue.put_nowait({"type": "websocket.connect"})
+            serving = asyncio.ensure_future(process.serve(channel, client.receive, dispatch))
+            await asyncio.sleep(0.05)
+            await sender.group_send_batch([(["team.1"], message(n)) for n in (1, 2, 3)])
+            await asyncio.sleep(0.2)
+            client.queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
+            with pytest.raises(StopConsumer):
+                await asyncio.wait_for(serving, 5)
+            assert seen == ["websocket.connect", 1, 2, 3, "websocket.disconnect"]
+            assert channel not in process._inboxes  # later messages for it are dropped
+        finally:
+            await sender.close_pools()
+            await process.close_pools()
+
+    asyncio.run(scenario())
+
+
+def test_a_full_inbox_drops_channel_messages_never_the_clients(prefix):
+    async def scenario():
+        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
+        process.capacity = 3
+        channel = await process.new_channel()
+        await sender.group_add("team.1", channel)
+        client, seen = Client(), []
+        stuck = asyncio.Event()
+
+        async def dispatch(message: dict) -> None:
+            if message["type"] == "websocket.connect":
+                await stuck.wait()  # a consumer not keeping up
+            seen.append(message["type"] if message["type"] != "stream.event" else message["event"]["seq"])
+            if message["type"] == "websocket.disconnect":
+                raise StopConsumer
+
+        try:
+            client.queue.put_nowait({"type": "websocket.connect"})
+            serving = asyncio.ensure_future(process.serve(channel, client.receive, dispatch))
+            await asyncio.sleep(0.05)
+            for n in range(1, 7):
+                await sender.group_send_many(["team.1"], message(n))
+                await asyncio.sleep(0.02)  # each in its own read
+            client.queue.put_nowait({"type": "websocket.receive", "text": "{}"})
+            client.queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
+            await asyncio.sleep(0.05)
+            stuck.set()
+            with pytest.raises(StopConsumer):
+                await asyncio.wait_for(serving, 5)
+            # The first three fitted; the next three were dropped; the client's two came after all.
+            assert seen == ["websocket.connect", 1, 2, 3, "websocket.receive", "websocket.disconnect"]
+        finally:
+            await sender.close_pools()
+            await process.close_pools()
+
+    asyncio.run(scenario())
+
+
+def test_serve_ends_with_the_reader_when_redis_goes_away():
+    port = free_port()
+    server = start_redis(port)
+    try:
+
+        async def scenario():
+            process = layer_on(f"redis://127.0.0.1:{port}/0", "gone")
+            channel = await process.new_channel()
+            never = asyncio.Event()
+
+            async def receive() -> dict:
+                await never.wait()
+                return {}
+
+            async def dispatch(message: dict) -> None:
+                raise AssertionError(f"nothing to dispatch, got {message}")
+
+            serving = asyncio.ensure_future(process.serve(channel, receive, dispatch))
+            await asyncio.sleep(0.2)
+            stop(server)
+            with pytest.raises(InboxFailed):
+                await asyncio.wait_for(serving, 10)
+            assert process._inboxes == {}
+
+        asyncio.run(scenario())
+    finally:
+        stop(server)
+
+
+def test_serve_ends_with_the_clients_receive_failing(prefix):
+    async def scenario():
+        process = layer_on(settings.REDIS_URL, prefix)
+        channel = await process.new_channel()
+
+        async def receive() -> dict:
+            raise ConnectionResetError("the application queue is gone")
+
+        async def dispatch(message: dict) -> None:
+            raise AssertionError(f"nothing to dispatch, got {message}")
+
+        try:
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(process.serve(channel, receive, dispatch), 5)
+            assert channel not in process._inboxes
+        finally:
+            await process.close_pools()
+
+    asyncio.run(scenario())

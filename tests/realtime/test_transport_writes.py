@@ -1,17 +1,27 @@
-"""realtime.transport: a Twisted TCP connection sends at once when nothing is buffered.
+"""realtime.transport: a Twisted TCP connection sends at once when nothing is buffered,
+and daphne's connections share one frame per text.
 
 On a real socket pair: the bytes are at the peer when `write` returns, without the
 reactor being asked to watch the socket; what does not fit in the socket's buffer is
 buffered and sent by Twisted in order, and later writes queue behind it; a lost
 connection goes Twisted's own way. (Under daphne the same path carries every event of
 the two-process and outage tests.)
+
+The shared frames are checked against autobahn's own framing of the same text on a
+daphne protocol of daphne's factory; what the shortcut leaves out (compression, a closed
+connection, a message autobahn would fragment) is sent as autobahn sends it.
 """
 
+import collections
 import contextlib
 import socket
 import time
 
 import pytest
+from autobahn.exception import Disconnected
+from autobahn.websocket.protocol import TrafficStats
+from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import error, tcp
 
 from realtime import transport
@@ -89,3 +99,83 @@ def test_a_lost_connection_is_left_to_twisted(pair):
     # Buffered as before the change; the reactor's write finds the loss and closes as usual.
     assert reactor.writers == {conn}
     assert isinstance(conn.doWrite(), error.ConnectionLost)
+
+
+# --- one frame per text --------------------------------------------------------------
+
+
+class Written:
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.data.append(data)
+
+
+def open_protocol(**options) -> WebSocketProtocol:
+    """A daphne WebSocket protocol as its factory makes it, open, writing to a list."""
+    factory = WebSocketFactory(server_class=None)
+    factory.setProtocolOptions(**options)
+    proto = factory.buildProtocol(None)
+    for attr in proto.CONFIG_ATTRS:  # what autobahn copies from the factory when a connection opens
+        setattr(proto, attr, getattr(factory, attr))
+    proto.state = Autobahn.STATE_OPEN
+    proto.send_queue = collections.deque()
+    proto.trafficStats = TrafficStats()
+    proto.trackedTimings = None
+    proto._perMessageCompress = None
+    proto.client_addr = None
+    proto.transport = Written()
+    return proto
+
+
+def autobahn_frame(text: str, **options) -> list[bytes]:
+    """What autobahn itself writes for `text`, without the shortcut."""
+    proto = open_protocol(**options)
+    proto.sendMessage(text.encode("utf8"), False)
+    return proto.transport.data
+
+
+@pytest.mark.parametrize("text", ["心跳", '{"type": "offer.created"}', "x" * 200, "订单" * 40_000])
+def test_connections_write_the_frame_autobahn_would_and_share_it(text):
+    transport.install()
+    one, two = open_protocol(), open_protocol()
+
+    one.serverSend(text, False)
+    two.serverSend(text, False)
+
+    assert one.transport.data == autobahn_frame(text)  # 7-bit, 16-bit and 64-bit lengths
+    assert one.transport.data[0] is two.transport.data[0]  # framed once
+    assert one.trafficStats.outgoingWebSocketMessages == 1
+
+
+def test_what_the_shortcut_leaves_out_is_sent_as_autobahn_sends_it():
+    transport.install()
+    long = "长" * 1000  # 3 000 bytes of UTF-8
+
+    fragmented = open_protocol(autoFragmentSize=1024)
+    fragmented.serverSend(long, False)
+    assert fragmented.transport.data == autobahn_frame(long, autoFragmentSize=1024)
+    assert len(fragmented.transport.data) > 1
+
+    compressed = open_protocol()
+    compressed._perMessageCompress = object()  # negotiated: autobahn compresses per connection
+    sent: list = []
+    compressed.sendMessage = lambda payload, binary: sent.append((payload, binary))
+    compressed.serverSend("事件", False)
+    assert sent == [("事件".encode(), False)] and compressed.transport.data == []
+
+    closed = open_protocol()
+    closed.state = Autobahn.STATE_CLOSED
+    with pytest.raises(Disconnected):
+        closed.serverSend("事件", False)
+    assert closed.transport.data == []
+
+
+def test_the_frames_kept_are_bounded():
+    transport.install()
+    proto = open_protocol()
+    for n in range(transport.FRAMES_KEPT + 50):
+        proto.serverSend(f"heartbeat {n}", False)
+    assert len(transport._frames) == transport.FRAMES_KEPT
+    assert "heartbeat 0" not in transport._frames
