@@ -23,6 +23,7 @@ import base64
 import hashlib
 import secrets
 import time
+import typing
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -98,9 +99,9 @@ class Lean(asyncio.BufferedProtocol):
     # --- asyncio's callbacks -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        # A TCP transport, whatever its class: uvloop's do not derive from asyncio.Transport.
+        self.transport = typing.cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return RECEIVE_BUFFER
