@@ -2,8 +2,9 @@
 
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
+from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 from django.contrib.auth.models import AnonymousUser
 
 
@@ -26,5 +27,21 @@ class _TokenMiddleware:
         return await self.inner(scope, receive, send)
 
 
+class _StreamSessionMiddleware(SessionMiddleware):
+    """Channels' SessionMiddleware, handing the application the server's own `send`.
+
+    Its wrapper's `send` saves the session on an `http.response.start`, which a WebSocket
+    never sends, but it read the session's `modified` and `is_empty()` through Django's
+    lazy object first on every send: about 5 µs of a live delivery's ~60 in
+    bench/push.py. The session is still resolved for the user's login, as before.
+    """
+
+    async def __call__(self, scope, receive, send):
+        wrapper = InstanceSessionWrapper(scope, send)
+        await wrapper.resolve_session()
+        return await self.inner(wrapper.scope, receive, send)
+
+
 def TokenOrSessionAuthMiddleware(inner):  # noqa: N802 - named like the Channels stacks it wraps
-    return AuthMiddlewareStack(_TokenMiddleware(inner))
+    """Channels' AuthMiddlewareStack (the session's user), with `?token=` taking precedence."""
+    return CookieMiddleware(_StreamSessionMiddleware(AuthMiddleware(_TokenMiddleware(inner))))

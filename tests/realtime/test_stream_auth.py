@@ -4,6 +4,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client
 
+from realtime.auth import TokenOrSessionAuthMiddleware
+
 from .conftest import communicator, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,3 +53,23 @@ def test_a_page_opens_the_stream_with_its_session_cookie(story):
 def test_a_page_from_another_site_is_refused_even_with_a_valid_token(story):
     key = token_for(story.team_leader)
     assert not opens(f"/ws/v1/stream/?token={key}", headers=[(b"origin", b"https://evil.example")])
+
+
+def test_the_stream_sends_through_the_servers_own_send_and_still_knows_the_session_user(story):
+    """No session wrapper on the way out: a WebSocket never sends what it would save the session on."""
+    browser = Client()
+    browser.force_login(story.dispatcher)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["user"], seen["send"] = scope["user"], send
+
+    async def server_send(message):
+        pass
+
+    scope = {"type": "websocket", "path": "/ws/v1/stream/", "query_string": b"", "headers": [(b"cookie", cookie)]}
+    async_to_sync(TokenOrSessionAuthMiddleware(app))(scope, None, server_send)
+
+    assert seen["send"] is server_send
+    assert seen["user"].pk == story.dispatcher.pk  # resolved lazily, from the session, when read
