@@ -138,6 +138,21 @@ class LogTail:
                 seqs.update(of_group[bisect.bisect_right(of_group, after) : bisect.bisect_right(of_group, end)])
         return [self._rows[s] for s in sorted(seqs)], max(end, after)
 
+    def holds_nothing_for(self, groups: frozenset[str], after: int, before: int) -> bool:
+        """Whether the tail holds every event with after < seq < before, none of them of `groups`.
+
+        What `after(after, before, groups=groups)` would answer with no rows and no query,
+        told without a coroutine: the usual case of a live event, whose gap is the other
+        groups' events (two coroutine calls and a loop were some 4 % of a delivery).
+        """
+        if self._low is None or after < self._low or before - 1 > self._upto:
+            return False
+        for name in groups:
+            of_group = self._by_group.get(name)
+            if of_group and bisect.bisect_right(of_group, after) != bisect.bisect_left(of_group, before):
+                return False
+        return True
+
     async def latest(self) -> int:
         """The last seq of the log now (a connection without `after` starts from it)."""
         await self.refresh()

@@ -243,3 +243,25 @@ def test_the_log_tail_answers_a_gap_from_its_groups_index_and_keeps_it_trimmed(m
         assert [r.seq for r in rows] == [5, 6, 7, 8, 9] and through == 9
 
     async_to_sync(scenario)()
+
+
+def test_the_tail_tells_a_gap_with_nothing_for_a_connection_without_a_coroutine():
+    log = LogTail()
+
+    def row(seq: int, *groups: str) -> Row:
+        return row_of({"seq": seq, "type": "offer.created"}, list(groups))
+
+    team1 = frozenset({"team.1"})
+    assert not log.holds_nothing_for(team1, 0, 2)  # nothing read yet: the tail knows nothing
+
+    async def scenario():
+        assert await log.latest() == 0
+        for seq, groups in enumerate([("team.1",), ("unit.1",), ("team.2",), ("team.1", "unit.1")], 1):
+            log.offer(row(seq, *groups))
+
+    async_to_sync(scenario)()
+    assert log.holds_nothing_for(team1, 1, 4)  # 2 and 3 are other groups'
+    assert not log.holds_nothing_for(team1, 0, 4)  # 1 is team.1's
+    assert not log.holds_nothing_for(frozenset({"team.2", "team.1"}), 1, 4)  # 3 is team.2's
+    assert log.holds_nothing_for(team1, 4, 5)  # an empty gap
+    assert not log.holds_nothing_for(team1, 4, 7)  # 5 and 6 are not in the tail yet
