@@ -299,7 +299,7 @@ class Crowd:
     buffered form of `data_received`), with the chunk kept as it came: no frame parsing,
     JSON or task switch on the way. Frames are parsed between receipts: while dispatches
     are fired, just before each one (`fire_all`), when the previous one's deliveries are in
-    and the servers are idle, so that parsing (about a third of this process's CPU) does
+    and the servers are idle, so that parsing (about a quarter of this process's CPU) does
     not take one of the two cores from a broadcast's deliveries; otherwise every
     PARSE_EVERY_S, in slices that give the event loop back every PARSE_SLICE_S (pings
     must be answered within daphne's 30 s); and in full when a phase reads the inboxes.
@@ -698,7 +698,7 @@ def realtime_version() -> str:
 def run_loop(args: argparse.Namespace, main: Coroutine[Any, Any, T]) -> T:
     """Run `main` on the clients' event loop.
 
-    uvloop by default: it takes a receipt for about half the CPU of asyncio's own loop,
+    uvloop by default: a receipt costs about a quarter less CPU than on asyncio's own loop,
     and the clients share the machine's two cores with the servers they time. The Redis
     floor runs on the same loop, so the ratio compares like with like.
     """
