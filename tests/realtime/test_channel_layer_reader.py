@@ -6,6 +6,7 @@ process's reader pops the process key (BZMPOP, or BZPOPMIN and ZPOPMIN before Re
 """
 
 import asyncio
+import contextlib
 import threading
 import uuid
 
@@ -39,6 +40,17 @@ def prefix():
     client.close()
 
 
+@contextlib.asynccontextmanager
+async def sender_and_process(prefix: str):
+    """Two layers on the test Redis: one sends (another server), the other is the process that receives."""
+    sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
+    try:
+        yield sender, process
+    finally:
+        await sender.close_pools()
+        await process.close_pools()
+
+
 def message(n: int) -> dict:
     return {"type": "stream.event", "event": {"seq": n}}
 
@@ -46,32 +58,27 @@ def message(n: int) -> dict:
 @pytest.mark.parametrize("bzmpop", [True, False], ids=["BZMPOP", "before Redis 7"])
 def test_a_burst_for_many_channels_arrives_in_order_in_few_reads(prefix, bzmpop):
     async def scenario():
-        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
-        process._bzmpop = bzmpop
-        channels = [await process.new_channel() for _ in range(20)]
-        for channel in channels:
-            await sender.group_add("team.1", channel)
-        try:
+        async with sender_and_process(prefix) as (sender, process):
+            process._bzmpop = bzmpop
+            channels = [await process.new_channel() for _ in range(20)]
+            for channel in channels:
+                await sender.group_add("team.1", channel)
             # Sent before anyone receives: they wait in Redis, and the first receive starts the reader.
             await sender.group_send_batch([(["team.1"], message(n)) for n in range(1, 31)])
             for channel in channels:
                 assert [(await process.receive(channel))["event"]["seq"] for _ in range(30)] == list(range(1, 31))
             # All thirty messages for the twenty channels came in one or two reads, not one each.
             assert process.reads <= 2
-        finally:
-            await sender.close_pools()
-            await process.close_pools()
 
     asyncio.run(scenario())
 
 
 def test_a_consumer_that_ends_leaves_its_inbox_and_later_messages_for_it_are_dropped(prefix):
     async def scenario():
-        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
-        gone, staying = await process.new_channel(), await process.new_channel()
-        for channel in (gone, staying):
-            await sender.group_add("team.1", channel)
-        try:
+        async with sender_and_process(prefix) as (sender, process):
+            gone, staying = await process.new_channel(), await process.new_channel()
+            for channel in (gone, staying):
+                await sender.group_add("team.1", channel)
             waiting = asyncio.ensure_future(process.receive(gone))
             await asyncio.sleep(0.05)
             waiting.cancel()  # what Channels does when a consumer ends
@@ -79,9 +86,6 @@ def test_a_consumer_that_ends_leaves_its_inbox_and_later_messages_for_it_are_dro
             await sender.group_send_many(["team.1"], message(1))
             assert (await process.receive(staying))["event"] == {"seq": 1}
             assert gone not in process._inboxes
-        finally:
-            await sender.close_pools()
-            await process.close_pools()
 
     asyncio.run(scenario())
 
@@ -142,23 +146,27 @@ class Client:
         return await self.queue.get()
 
 
+def label(message: dict) -> str | int:
+    """A client message by its type, a channel message by its event's seq."""
+    return message["event"]["seq"] if message["type"] == "stream.event" else message["type"]
+
+
 def test_serve_dispatches_client_and_channel_messages_one_at_a_time(prefix):
     async def scenario():
-        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
-        channel = await process.new_channel()
-        await sender.group_add("team.1", channel)
         client, seen, busy = Client(), [], []
 
         async def dispatch(message: dict) -> None:
             busy.append(1)
             assert len(busy) == 1  # never two at once
             await asyncio.sleep(0.01)
-            seen.append(message["type"] if message["type"] != "stream.event" else message["event"]["seq"])
+            seen.append(label(message))
             busy.pop()
             if message["type"] == "websocket.disconnect":
                 raise StopConsumer
 
-        try:
+        async with sender_and_process(prefix) as (sender, process):
+            channel = await process.new_channel()
+            await sender.group_add("team.1", channel)
             client.queue.put_nowait({"type": "websocket.connect"})
             serving = asyncio.ensure_future(process.serve(channel, client.receive, dispatch))
             await asyncio.sleep(0.05)
@@ -169,30 +177,26 @@ def test_serve_dispatches_client_and_channel_messages_one_at_a_time(prefix):
                 await asyncio.wait_for(serving, 5)
             assert seen == ["websocket.connect", 1, 2, 3, "websocket.disconnect"]
             assert channel not in process._inboxes  # later messages for it are dropped
-        finally:
-            await sender.close_pools()
-            await process.close_pools()
 
     asyncio.run(scenario())
 
 
 def test_a_full_inbox_drops_channel_messages_never_the_clients(prefix):
     async def scenario():
-        sender, process = layer_on(settings.REDIS_URL, prefix), layer_on(settings.REDIS_URL, prefix)
-        process.capacity = 3
-        channel = await process.new_channel()
-        await sender.group_add("team.1", channel)
         client, seen = Client(), []
         stuck = asyncio.Event()
 
         async def dispatch(message: dict) -> None:
             if message["type"] == "websocket.connect":
                 await stuck.wait()  # a consumer not keeping up
-            seen.append(message["type"] if message["type"] != "stream.event" else message["event"]["seq"])
+            seen.append(label(message))
             if message["type"] == "websocket.disconnect":
                 raise StopConsumer
 
-        try:
+        async with sender_and_process(prefix) as (sender, process):
+            process.capacity = 3
+            channel = await process.new_channel()
+            await sender.group_add("team.1", channel)
             client.queue.put_nowait({"type": "websocket.connect"})
             serving = asyncio.ensure_future(process.serve(channel, client.receive, dispatch))
             await asyncio.sleep(0.05)
@@ -207,9 +211,6 @@ def test_a_full_inbox_drops_channel_messages_never_the_clients(prefix):
                 await asyncio.wait_for(serving, 5)
             # The first three fitted; the next three were dropped; the client's two came after all.
             assert seen == ["websocket.connect", 1, 2, 3, "websocket.receive", "websocket.disconnect"]
-        finally:
-            await sender.close_pools()
-            await process.close_pools()
 
     asyncio.run(scenario())
 
