@@ -55,7 +55,10 @@ class _Outbox:
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Send] = queue.SimpleQueue()
+        # Held from taking a burst out of the queue until it is sent, so a flush that finds
+        # the queue empty has waited for the burst another thread took before it.
         self._sending = threading.Lock()
+        self._waiting = threading.Event()
         self._pid: int | None = None
         self._down_until = 0.0
 
@@ -64,18 +67,27 @@ class _Outbox:
             self._pid = os.getpid()
             threading.Thread(target=self._run, name="task-outbox", daemon=True).start()
         self._queue.put((task, args, eta))
+        self._waiting.set()
 
     def flush(self) -> None:
-        """Send what is waiting now, from this thread (at exit; tests)."""
-        self._send(self._take([]))
+        """Send, from this thread, whatever was put before and is not sent yet (at exit; tests).
+
+        Returns once all of it is with the broker, the part the outbox thread was sending too:
+        a task sent directly after a flush is queued behind them.
+        """
+        with self._sending:
+            self._send(self._take())
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            # The burst stays in the queue while it gathers: a flush meanwhile sends it itself.
+            self._waiting.wait()
             time.sleep(OUTBOX_GATHER_S)
-            self._send(self._take([first]))
+            self._waiting.clear()
+            self.flush()
 
-    def _take(self, taken: list[_Send]) -> list[_Send]:
+    def _take(self) -> list[_Send]:
+        taken: list[_Send] = []
         with contextlib.suppress(queue.Empty):
             while True:
                 taken.append(self._queue.get_nowait())
@@ -84,25 +96,24 @@ class _Outbox:
     def _send(self, items: list[_Send]) -> None:
         if not items:
             return
-        with self._sending:
-            if time.monotonic() < self._down_until:
-                logger.warning("broker down a moment ago: %d tasks left to the sweep", len(items))
-                return  # it failed a moment ago: do not wait on it again for every burst
-            sent = 0
-            try:
-                with current_app.producer_or_acquire() as producer:
-                    for task, args, eta in items:
-                        task.apply_async(args, eta=eta, producer=producer)
-                        sent += 1
-            except Exception:
-                self._down_until = time.monotonic() + BROKER_BACKOFF_S
-                logger.warning(
-                    "could not enqueue %s%s and %d more; the sweep will do them",
-                    items[sent][0].name,
-                    items[sent][1],
-                    len(items) - sent - 1,
-                    exc_info=True,
-                )
+        if time.monotonic() < self._down_until:
+            logger.warning("broker down a moment ago: %d tasks left to the sweep", len(items))
+            return  # it failed a moment ago: do not wait on it again for every burst
+        sent = 0
+        try:
+            with current_app.producer_or_acquire() as producer:
+                for task, args, eta in items:
+                    task.apply_async(args, eta=eta, producer=producer)
+                    sent += 1
+        except Exception:
+            self._down_until = time.monotonic() + BROKER_BACKOFF_S
+            logger.warning(
+                "could not enqueue %s%s and %d more; the sweep will do them",
+                items[sent][0].name,
+                items[sent][1],
+                len(items) - sent - 1,
+                exc_info=True,
+            )
 
 
 _outbox = _Outbox()

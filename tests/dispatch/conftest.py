@@ -184,6 +184,8 @@ class CeleryRig:
         lock the order too; a test that wants the worker to wait on a lock for one task lets
         those pass first. The marker changes nothing: no team's record moved.
         """
+        # The setup's tasks leave from the outbox thread: with the broker before the marker.
+        tasks.flush_outbox()
         marker = self.send(tasks.refresh_team_stats, broker_url=broker_url)
         wait_until(lambda: worker.has_run(marker), what=f"{worker.name} to catch up", workers=(worker,))
 

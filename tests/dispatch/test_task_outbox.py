@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from contextlib import contextmanager
 
@@ -89,6 +90,36 @@ def test_a_broadcast_returns_before_its_tasks_are_sent_and_they_leave_from_the_o
         tasks.auto_dispatch_order.name: 1,
     }
     assert broker.threads == {"task-outbox"}
+
+
+def test_a_flush_returns_once_what_was_put_before_it_is_sent_even_a_gathering_burst(fake_broker, monkeypatch):
+    # A long gathering window, so the burst is surely still gathering when the flush comes.
+    monkeypatch.setattr(tasks, "OUTBOX_GATHER_S", 1.0)
+    broker = fake_broker(FakeProducer())
+
+    tasks.enqueue(tasks.expire_offer, 1)
+    tasks.enqueue(tasks.remind_offer, 1)
+    time.sleep(0.2)  # the outbox thread has woken for the burst and is gathering it
+    tasks.flush_outbox()
+
+    assert broker.sent == [(tasks.expire_offer.name, (1,)), (tasks.remind_offer.name, (1,))]
+
+
+def test_a_flush_waits_for_the_burst_the_outbox_thread_is_sending(fake_broker):
+    gate = threading.Event()
+    broker = fake_broker(FakeProducer(gate=gate))
+    tasks.enqueue(tasks.expire_offer, 1)
+    wait_until(lambda: broker.attempts == 1, what="the outbox thread to be sending")
+
+    flushed = threading.Event()
+    flusher = threading.Thread(target=lambda: (tasks.flush_outbox(), flushed.set()))
+    flusher.start()
+    assert not flushed.wait(0.3), "the flush returned while the burst was still being sent"
+    gate.set()
+    flusher.join(10)
+
+    assert flushed.is_set()
+    assert broker.sent == [(tasks.expire_offer.name, (1,))]
 
 
 def test_a_rolled_back_change_sends_no_task(story, other_team, fake_broker):
