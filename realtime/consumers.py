@@ -153,16 +153,13 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         async with self.sending:
             if seq <= self.last_sent:
                 return  # sent already, from the log
-            if seq > self.last_sent + 1:
-                if tail.holds_nothing_for(self.hears, self.last_sent, seq):
-                    self.last_sent = seq - 1  # the gap is other groups' events, all in the tail
-                else:
-                    # Something below may be missing here (another process's push still in
-                    # flight, or lost): the log below `seq` is complete, so send from it first.
-                    # The tail answers from memory when it holds the gap (one read per process
-                    # otherwise).
-                    await self._catch_up(before=seq)
-                    tail.offer(row)  # the gap is filled now: this one may follow it
+            # A gap that is only other groups' events, all in the tail, needs nothing sent.
+            if seq > self.last_sent + 1 and not tail.holds_nothing_for(self.hears, self.last_sent, seq):
+                # Something below may be missing here (another process's push still in flight,
+                # or lost): the log below `seq` is complete, so send from it first. The tail
+                # answers from memory when it holds the gap (one read per process otherwise).
+                await self._catch_up(before=seq)
+                tail.offer(row)  # the gap is filled now: this one may follow it
             self.last_sent = seq
             if self.hears & row.groups:
                 await self.send(text_data=text)
