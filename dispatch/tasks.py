@@ -59,12 +59,25 @@ class _Outbox:
         # the queue empty has waited for the burst another thread took before it.
         self._sending = threading.Lock()
         self._waiting = threading.Event()
-        self._pid: int | None = None
+        self._started = False  # the outbox thread, in this process
         self._down_until = 0.0
+        os.register_at_fork(after_in_child=self._start_afresh)
+
+    def _start_afresh(self) -> None:
+        """In a forked child (a gunicorn or Celery worker): nothing of the parent's outbox.
+
+        The parent's thread stays with the parent and sends what the parent had queued; here
+        those tasks would go out twice, and a lock or event that thread held at the fork would
+        stay held, so the child's first flush (at exit, say) would wait forever.
+        """
+        self._queue = queue.SimpleQueue()
+        self._sending = threading.Lock()
+        self._waiting = threading.Event()
+        self._started = False
 
     def put(self, task: Task, args: tuple[Any, ...], eta: datetime | None) -> None:
-        if self._pid != os.getpid():  # first use, or a forked child (a Celery worker's)
-            self._pid = os.getpid()
+        if not self._started:  # first use, here or in a forked child
+            self._started = True
             threading.Thread(target=self._run, name="task-outbox", daemon=True).start()
         self._queue.put((task, args, eta))
         self._waiting.set()

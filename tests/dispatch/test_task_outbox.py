@@ -9,6 +9,7 @@ notification of a broadcast arrives in the queue.
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -120,6 +121,42 @@ def test_a_flush_waits_for_the_burst_the_outbox_thread_is_sending(fake_broker):
 
     assert flushed.is_set()
     assert broker.sent == [(tasks.expire_offer.name, (1,))]
+
+
+def test_a_forked_child_starts_with_an_outbox_of_its_own(fake_broker):
+    # The parent's outbox thread is sending one task (its lock held) and one more waits:
+    # the moment a gunicorn or Celery master might fork a worker.
+    gate = threading.Event()
+    broker = fake_broker(FakeProducer(gate=gate))
+    tasks.enqueue(tasks.expire_offer, 1)
+    wait_until(lambda: broker.attempts == 1, what="the outbox thread to be sending")
+    tasks.enqueue(tasks.remind_offer, 1)
+
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: report what its outbox does, and leave without pytest's clean-up
+        try:
+            os.close(read_end)
+            signal.alarm(5)  # a flush waiting on the parent's lock would hang here
+            tasks.flush_outbox()
+            left_over = list(broker.sent)
+            broker.gate = None
+            tasks.enqueue(tasks.send_notification, 7)
+            tasks.flush_outbox()
+            os.write(write_end, json.dumps({"left_over": left_over, "sent": broker.sent}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        report = pipe.read()
+    os.waitpid(child, 0)
+    gate.set()
+    tasks.flush_outbox()
+
+    assert report, "the child's flush hung on the lock its parent's outbox thread held"
+    # The parent's two tasks are the parent's to send, once; the child sends its own.
+    assert json.loads(report) == {"left_over": [], "sent": [[tasks.send_notification.name, [7]]]}
+    assert broker.sent == [(tasks.expire_offer.name, (1,)), (tasks.remind_offer.name, (1,))]
 
 
 def test_a_rolled_back_change_sends_no_task(story, other_team, fake_broker):
