@@ -71,6 +71,40 @@ def test_a_broadcast_to_two_teams_is_pushed_in_one_send_in_seq_order(story, othe
     assert len({message["event"]["sent_at"] for _names, message in batch}) == 1
 
 
+def test_an_actions_answer_is_serialized_before_its_commit_so_before_its_events_are_pushed(
+    story, other_team, api, layer, monkeypatch
+):
+    # The CPU of the answer is then not spent while the phones are being pushed to.
+    from dispatch.serializers import OrderSerializer
+
+    seen: list[tuple[bool, int]] = []  # (inside a transaction, sends made so far), per answer
+    serialize = OrderSerializer.to_representation
+
+    def watched(serializer, order):
+        seen.append((transaction.get_connection().in_atomic_block, len(layer.batches)))
+        return serialize(serializer, order)
+
+    monkeypatch.setattr(OrderSerializer, "to_representation", watched)
+    order = story.placed()
+    before = len(layer.batches)
+
+    dispatched = api(story.dispatcher).post(
+        f"/api/v1/orders/{order.pk}/dispatch/",
+        {"mode": "broadcast", "teams": [story.team.pk, other_team.pk]},
+        format="json",
+    )
+    assert dispatched.status_code == 200, dispatched.json()
+    assert seen == [(True, before)]
+    assert pushed_types(layer)[-1] == ["order.dispatched", "offer.created", "offer.created"]
+
+    offer = story.offer_of(order)
+    accepted = api(story.team_leader).post(f"/api/v1/offers/{offer.pk}/accept/", format="json")
+    assert accepted.status_code == 200, accepted.json()
+    assert seen[1:] == [(True, before + 1)]
+    assert accepted.json()["state"] == "accepted"
+    assert "order.accepted" in pushed_types(layer)[-1]
+
+
 def test_an_event_taken_back_by_a_savepoint_is_not_pushed_and_the_others_are(layer):
     with transaction.atomic():
         publish("first")
