@@ -9,15 +9,19 @@ the end. N clients (team leaders and members, with API tokens) connect to the
 stream, split across the two daphne processes, so every team's members sit on
 both. The center dispatcher then broadcasts orders to several teams at a time
 through the API, and every receiving client's delay from commit to receipt is
-measured: receipt time minus the event's `sent_at` (stamped after commit just
+measured: the time the kernel queued the message's last bytes on the client's
+socket (SO_TIMESTAMPNS) minus the event's `sent_at` (stamped after commit just
 before `group_send`; its `at`, stamped inside the transaction, stands in where
-the stream sends no `sent_at`).
+the stream sends no `sent_at`). The delay to when the client process read the
+bytes is shown beside it.
 
 In the same run, two floors on the same Redis:
   - bare Channels: the same N clients on two daphne processes serving
     bench/bare_channels (a consumer that only relays `group_send`: no database,
     auth or event log), sent the same offers by a separate process;
-  - raw Redis: publish → subscribe round trip from Python.
+  - raw Redis: publish → subscribe round trip from Python, one at a time, to a
+    subscriber socket timed as the clients' are (the kernel's receive time; the
+    read time and redis-py's own round trip are shown beside it).
 
     .venv/bin/python bench/push.py [--quick] [--clients N] [--hold-seconds S]
 
@@ -28,18 +32,20 @@ line is the figure:
 
     clients=… p50_ms=… p99_ms=… max_ms=… channels_p99_ms=… redis_p99_ms=… ratio=…
 
-ratio = p99_ms / redis_p99_ms. A lost, misrouted or duplicated event or a dropped
-connection makes the exit status 1 (the figures are printed all the same).
+ratio = p99_ms / redis_p99_ms, both delays to the kernel's receive time. A lost,
+misrouted or duplicated event or a dropped connection makes the exit status 1 (the
+figures are printed all the same).
 The Redis database (default redis://127.0.0.1:6379/12) is flushed at the start
 and at the end: give it a spare one.
 
 The clients are bench/wsclient.py, not a full WebSocket library: each connection
-notes (time.time(), bytes) first thing when bytes arrive and nothing else, and the
-frames are parsed only between receipts (a task every few tenths of a second, in short
-slices) and when a phase ends. A broadcast reaches about a hundred clients at once;
-a client that parsed every message on arrival (100-180 µs of CPU each, on the 2 cores
-the servers use too) stamped the last of them milliseconds late, and those
-milliseconds were counted in the delays.
+reads with recvmsg, keeps (kernel's receive time, read time, bytes) and nothing else,
+and the frames are parsed only between receipts (a task every few tenths of a second,
+in short slices) and when a phase ends. The clients run at idle priority
+(--client-priority): on this machine a thousand phones and the dispatcher's browser
+share the servers' two cores, where real ones have their own, so they run on what CPU
+the servers leave; as a delay ends at the kernel's receive time, when the clients get
+round to reading does not count.
 """
 
 from __future__ import annotations
@@ -282,28 +288,27 @@ class Conn:
     index: int
     team: int
     url: str
-    inbox: list[tuple[float, str]] = field(default_factory=list)  # (receipt time, text), parsed
+    inbox: list[wsclient.Message] = field(default_factory=list)  # (arrival, read time, text), parsed
     client: wsclient.Lean | None = None
     dropped: str | None = None
 
 
 class Crowd:
-    """N WebSocket clients that only note (receipt time, bytes) of what arrives, and parse later.
+    """N WebSocket clients that only note (receipt times, bytes) of what arrives, and parse later.
 
     A broadcast reaches about a hundred of these clients at the same instant, and one
     process times them all on a machine whose 2 cores it shares with the servers. A
     client that parsed each message on arrival (the `websockets` library: 100-180 µs
-    of CPU and a task wake-up a message) stamped the last of a burst milliseconds after
-    its bytes came, and those milliseconds were counted as the server's. So the time is
-    taken first thing in the receive callback (bench/wsclient.py, `buffer_updated`, the
-    buffered form of `data_received`), with the chunk kept as it came: no frame parsing,
-    JSON or task switch on the way. Frames are parsed between receipts: while dispatches
+    of CPU and a task wake-up a message) took CPU from the servers while a burst was
+    delivered. So the read callback (bench/wsclient.py, `Stamped`) keeps the chunk as it
+    came with the kernel's receive time and its own: no frame parsing, JSON or task
+    switch on the way. Frames are parsed between receipts: while dispatches
     are fired, just before each one (`fire_all`), when the previous one's deliveries are in
     and the servers are idle, so that parsing (about a quarter of this process's CPU) does
     not take one of the two cores from a broadcast's deliveries; otherwise every
     PARSE_EVERY_S, in slices that give the event loop back every PARSE_SLICE_S (pings
     must be answered within daphne's 30 s); and in full when a phase reads the inboxes.
-    A message is stamped with the arrival of its last byte.
+    A message has the times of the read that took its last byte.
     """
 
     def __init__(self, label: str, origins: dict[int, str]) -> None:
@@ -393,7 +398,7 @@ class Crowd:
 
     def offers_received(self) -> int:
         self.parse_all()
-        return sum(1 for conn in self.conns for _t, text in conn.inbox if OFFER_CREATED in text)
+        return sum(1 for conn in self.conns for _a, _r, text in conn.inbox if OFFER_CREATED in text)
 
     def drops(self) -> list[Conn]:
         return [c for c in self.conns if c.dropped]
@@ -419,7 +424,8 @@ class Crowd:
 
 @dataclass
 class Outcome:
-    delays: list[float] = field(default_factory=list)  # seconds, one per (client, offer)
+    delays: list[float] = field(default_factory=list)  # seconds to the bytes' arrival, one per (client, offer)
+    read_delays: list[float] = field(default_factory=list)  # the same to when the client process read them
     expected: int = 0
     missing: int = 0
     misrouted: int = 0
@@ -449,7 +455,7 @@ def tally(crowd: Crowd, offers: dict[int, int], outcome: Outcome) -> None:
     got: set[tuple[int, int]] = set()
     crowd.parse_all()
     for conn in crowd.conns:
-        for received, text in conn.inbox:
+        for arrived, read, text in conn.inbox:
             if OFFER_CREATED not in text:
                 continue  # heartbeats and any other type this script does not know
             message = json.loads(text)
@@ -466,8 +472,9 @@ def tally(crowd: Crowd, offers: dict[int, int], outcome: Outcome) -> None:
             sent, kind = _stamp(message)
             outcome.stamps[kind] += 1
             if sent is not None:
-                outcome.delays.append(received - sent)
-                outcome.by_stamp.setdefault(kind, []).append(received - sent)
+                outcome.delays.append(arrived - sent)
+                outcome.read_delays.append(read - sent)
+                outcome.by_stamp.setdefault(kind, []).append(arrived - sent)
     outcome.missing = outcome.expected - len(got)
 
 
@@ -709,6 +716,27 @@ def run_loop(args: argparse.Namespace, main: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main)
 
 
+def run_clients(args: argparse.Namespace, main: Coroutine[Any, Any, T]) -> T:
+    """Run the clients' `main` (run_loop) on a thread of their own, at --client-priority.
+
+    At idle (SCHED_IDLE) the clients, and the dispatcher's requests they make, run only
+    on CPU time the servers leave. Here a thousand phones and a dispatcher's browser share
+    the servers' two cores, where real ones have their own; and since a delay ends at the
+    kernel's receive time (bench/wsclient.py), when the clients get round to reading it
+    does not count. The policy is the thread's, passed on to the threads it starts
+    (to_thread's) and to nothing else: the servers are started from the main thread.
+    """
+    if args.client_priority == "normal":
+        return run_loop(args, main)
+
+    def idle() -> T:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # pid 0: this thread alone
+        return run_loop(args, main)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="clients") as pool:
+        return pool.submit(idle).result()
+
+
 # --- the floors -------------------------------------------------------------------------
 
 
@@ -737,6 +765,96 @@ async def redis_floor(url: str, samples: int) -> list[float]:
         await sub.aclose()
         await pub.aclose()
     return delays
+
+
+def bulk(part: bytes) -> bytes:
+    """A RESP bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(part), part)
+
+
+def resp(*parts: bytes) -> bytes:
+    """A Redis command, or a reply of that shape (an array of bulk strings), in RESP."""
+    return b"*%d\r\n" % len(parts) + b"".join(map(bulk, parts))
+
+
+@dataclass
+class StampedFloor:
+    arrival: list[float] = field(default_factory=list)  # publish → the message's bytes reach the subscriber's socket
+    read: list[float] = field(default_factory=list)  # publish → the subscriber reads them
+
+
+async def redis_floor_stamped(url: str, samples: int) -> StampedFloor:
+    """Publish → subscribe round trips on one channel, one at a time, timed as the stream's clients are.
+
+    The subscriber is a bare socket read like a bench client's (wsclient.Stamped), so each
+    message has the same two times: the kernel's receive time and this process's read time.
+    The publisher is redis-py's, as in `redis_floor`.
+    """
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    pub = redis.asyncio.Redis.from_url(url)
+    sock = await wsclient.stamped_socket(parts.hostname or "127.0.0.1", parts.port or 6379)
+    view = memoryview(bytearray(64 * 1024))
+    got = bytearray()
+    last: list[tuple[float, float]] = []  # (arrival, read) of the last chunk
+    waiting: list[tuple[int, asyncio.Future[None]]] = []  # (bytes wanted, woken when they are in)
+
+    def readable() -> None:
+        try:
+            n, ancillary, _flags, _address = sock.recvmsg_into([view], wsclient.ANCILLARY_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        if n == 0:
+            loop.remove_reader(sock.fileno())
+            if waiting:
+                waiting.pop()[1].set_exception(BenchError("Redis closed the subscriber's connection"))
+            return
+        read = time.time()
+        got.extend(view[:n])
+        last[:] = [(wsclient.arrival(ancillary, read), read)]
+        if waiting and len(got) >= waiting[0][0]:
+            waiting.pop()[1].set_result(None)
+
+    async def expect(reply: bytes) -> tuple[float, float]:
+        """Wait until `reply` has come whole (nothing else may come); the (arrival, read) times of its end."""
+        if len(got) < len(reply):  # it may have come while the publisher waited for its own answer
+            future = loop.create_future()
+            waiting.append((len(reply), future))
+            try:
+                await asyncio.wait_for(future, 5)
+            except TimeoutError:
+                raise BenchError(
+                    f"Redis publish → subscribe: {bytes(got[:80])!r} of {reply[:80]!r} within 5 s"
+                ) from None
+        if got != reply:
+            raise BenchError(f"Redis answered {bytes(got[:80])!r}, expected {reply[:80]!r}")
+        got.clear()
+        return last[0]
+
+    channel = f"bench.push.stamped.{os.getpid()}".encode()
+    payload = b"x" * 400  # about an event's size
+    floor = StampedFloor()
+    loop.add_reader(sock.fileno(), readable)
+    try:
+        if parts.password:
+            user = [parts.username.encode()] if parts.username else []
+            sock.send(resp(b"AUTH", *user, parts.password.encode()))
+            await expect(b"+OK\r\n")
+        sock.send(resp(b"SUBSCRIBE", channel))
+        await expect(b"*3\r\n" + bulk(b"subscribe") + bulk(channel) + b":1\r\n")  # subscribed to 1 channel
+        message = resp(b"message", channel, payload)
+        for n in range(samples + samples // 10):  # the first tenth warms up and is not kept
+            sent = time.time()
+            await pub.publish(channel, payload)
+            arrived, read = await expect(message)
+            if n >= samples // 10:
+                floor.arrival.append(arrived - sent)
+                floor.read.append(read - sent)
+    finally:
+        loop.remove_reader(sock.fileno())
+        sock.close()
+        await pub.aclose()
+    return floor
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -829,7 +947,7 @@ def run_stream(args: argparse.Namespace, env: dict[str, str], cast: Cast, tmp: P
             return measured, held, connect_s, rss_connected
 
         rss_before = [rss_kb(p) for p in pids]
-        measured, held, connect_s, rss_connected = run_loop(args, phases())
+        measured, held, connect_s, rss_connected = run_clients(args, phases())
         rss_after = [rss_kb(p) for p in pids]
         for proc, log in zip(procs, logs, strict=True):
             if proc.poll() is not None:
@@ -880,7 +998,7 @@ def run_bare(args: argparse.Namespace, cast: Cast, tmp: Path) -> tuple[Outcome, 
             finally:
                 await crowd.close()
 
-        outcome = run_loop(args, phases())
+        outcome = run_clients(args, phases())
     return outcome, crowd.drops()
 
 
@@ -955,6 +1073,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="uvloop",
         help="event loop of the clients and of the Redis floor's round trips (uvloop)",
     )
+    p.add_argument(
+        "--client-priority",
+        choices=["idle", "normal"],
+        default="idle",
+        help="scheduling of the clients' threads: idle (SCHED_IDLE: only CPU time the servers leave) or normal",
+    )
     p.add_argument("--log-dir", help="keep the servers' logs in this folder (default: a temporary one, removed)")
     p.add_argument("--redis-samples", type=int, help="Redis round trips for its floor (2000; 500 with --quick)")
     p.add_argument(
@@ -1027,14 +1151,18 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
         bare, bare_drops = run_bare(args, cast, tmp)
         print(f"bare Channels phase: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         redis_delays = run_loop(args, redis_floor(args.redis_url, args.redis_samples))
+        stamped_floor = run_loop(args, redis_floor_stamped(args.redis_url, args.redis_samples))
         bare_complaints = [line for i in range(SERVERS) for line in server_complaints(tmp / f"bare-{i}.log")]
     load_after = os.getloadavg()
 
     m = stream.measured
     p50, p99, top = (ms(percentile(m.delays, q)) for q in (50, 99, 100))
     channels_p99 = ms(percentile(bare.delays, 99))
-    redis_p99 = ms(percentile(redis_delays, 99))
+    redis_p99 = ms(percentile(stamped_floor.arrival, 99))
     ratio = p99 / redis_p99
+    # With live reads, the ratio as it was figured before 2026-12-03: each delay ending where
+    # this process read the bytes, the floor redis-py's round trip.
+    read_ratio = ms(percentile(m.read_delays, 99)) / ms(percentile(redis_delays, 99))
 
     print()
     print(
@@ -1048,22 +1176,35 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
         f"Redis {args.redis_url}; realtime/ at {version}"
     )
     print(
-        f"clients: {args.clients} in one {args.client_loop} process, split over {SERVERS} daphne, connected in "
+        f"clients: {args.clients} in one {args.client_loop} process at {args.client_priority} priority, "
+        f"split over {SERVERS} daphne, connected in "
         f"{stream.connect_s:.1f} s; WebSocket extensions {dict(stream.extensions)}"
     )
     print(
         f"load: {args.dispatches} broadcasts to up to {args.teams_per_offer} teams, one every {args.interval} s; "
         f"stamps used {dict(m.stamps)} (sent_at = after commit; at = inside the transaction, a stand-in)"
     )
+    print(
+        "delays end where the bytes reached the client's socket (kernel receive time), on both sides of the "
+        "ratio; 'read' ones where the client process read them"
+    )
     print(f"  {'delay to each receiving client':<24}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     print(summary("commit → receive", m.delays))
+    print(summary("commit → read", m.read_delays))
     if len(m.by_stamp) > 1:
         # Events a client got from the log (catch-up, gap filling) carry no sent_at: timed from `at`.
         for kind, samples in sorted(m.by_stamp.items()):
             print(summary(f"  of which by {kind}", samples))
     print(summary("dispatch request (HTTP)", m.request_s))
     print(summary("bare Channels", bare.delays))
-    print(summary("Redis pub → sub", redis_delays))
+    print(summary("bare Channels, read", bare.read_delays))
+    print(summary("Redis pub → sub", stamped_floor.arrival))
+    print(summary("Redis pub → sub, read", stamped_floor.read))
+    print(summary("Redis pub → sub, redis-py", redis_delays))
+    print(
+        f"reads with the kernel's receive time: {wsclient.STAMPS['kernel']}, without (read time used): "
+        f"{wsclient.STAMPS['read']}; ratio by read times (commit → read p99 / redis-py p99): {read_ratio:.1f}"
+    )
     print(cpu_report("stream", m))
     print(cpu_report("bare Channels", bare))
     print(

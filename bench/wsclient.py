@@ -4,11 +4,13 @@ One process times the receipts of 1 000 connections, and a broadcast reaches abo
 a hundred of them at the same instant. A full client (the `websockets` library)
 parses each message on arrival and wakes a task for it, about 100-180 µs of CPU a
 message on a 2-core machine, so the last receipt of a burst was stamped milliseconds
-after its bytes had come in. Here the receive callback (`buffer_updated`, the
-asyncio.BufferedProtocol form of `data_received`) does nothing but note
-(time.time(), bytes); frames are parsed by `Lean.take_messages`, which the caller
-runs between receipts, and a text message gets the time of the chunk that brought
-its last byte.
+after its bytes had come in. Here each chunk carries two times: when the kernel
+queued its bytes on the socket (SO_TIMESTAMPNS, read with recvmsg: the moment the
+bytes reached this host, as they would reach a phone's, whenever this process gets
+round to reading them) and when this process read them (time.time() first thing in
+the read callback). Nothing else is done on receipt; frames are parsed by
+`Lean.take_messages`, which the caller runs between receipts, and a text message
+gets the times of the chunk that brought its last byte.
 
 Only what the benchmark needs: ws:// (no TLS), no subprotocol, no extension (no
 permessage-deflate), no pings of our own. Pings are answered and a close is
@@ -22,8 +24,10 @@ import asyncio
 import base64
 import hashlib
 import secrets
+import socket
+import struct
 import time
-import typing
+from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -32,12 +36,23 @@ MAX_HEAD = 64 * 1024  # a 101 response is a few hundred bytes: more is not a Web
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 NO_STATUS = 1005  # RFC 6455 §7.4.1: a close frame without a code
 ABNORMAL = 1006  # RFC 6455 §7.4.1: the connection went without a close frame
-# Where every connection's bytes land (asyncio.BufferedProtocol), copied out at once. With
-# plain data_received, asyncio reads into a fresh 256 KiB bytes per recv, which glibc maps
-# and unmaps each time: about 30 µs of system CPU a message here, as much as the rest of
-# the receipt. One buffer serves all connections: asyncio calls get_buffer, recv_into and
-# buffer_updated back to back in the event loop's thread (one loop at a time may use Lean).
+# Where every connection's bytes land, copied out at once: reading into a fresh 256 KiB
+# bytes per recv (asyncio's data_received) had glibc map and unmap it each time, about
+# 30 µs of system CPU a message here. One buffer serves all connections: a read and its
+# copy run back to back in the event loop's thread (one loop at a time may use Lean).
 RECEIVE_BUFFER = memoryview(bytearray(256 * 1024))
+# Linux's receive timestamps (asm-generic/socket.h; Python's socket module names neither):
+# the control message is a struct timespec of CLOCK_REALTIME, the clock of time.time().
+SO_TIMESTAMPNS = 35
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+TIMESPEC = struct.Struct("@qq")
+ANCILLARY_SIZE = socket.CMSG_SPACE(TIMESPEC.size)
+# How many chunks came with the kernel's time and how many without (read time stands in):
+# the kernel turns its timestamping on a moment after the first socket asks for it.
+STAMPS: Counter[str] = Counter()
+
+
+Message = tuple[float, float, str]  # (arrival, read time, text): see the module docstring
 
 
 class HandshakeError(Exception):
@@ -73,46 +88,144 @@ def client_frame(opcode: int, payload: bytes = b"") -> bytes:
     return head + key + mask(payload, key)
 
 
-class Lean(asyncio.BufferedProtocol):
+def arrival(ancillary: list[tuple[int, int, bytes]], read: float) -> float:
+    """When the kernel queued the bytes one recvmsg returned (the last of them), or `read` if it did not say."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= TIMESPEC.size:
+            seconds, nanoseconds = TIMESPEC.unpack_from(data)
+            STAMPS["kernel"] += 1
+            return seconds + nanoseconds * 1e-9
+    STAMPS["read"] += 1
+    return read
+
+
+class Stamped:
+    """A client TCP connection read with recvmsg, so that each chunk comes with the kernel's receive time.
+
+    asyncio's transports read with recv and drop the control messages, hence this small
+    one on the loop's add_reader/add_writer. A read's time is that of the latest bytes it
+    took: the kernel keeps one time per queued segment, and gives a segment merged into
+    an unread one its own, later time. So a time is never early, but a frame read
+    together with one that came after it (a heartbeat behind an offer) takes the later
+    one's: read soon after what is timed.
+
+    It calls its protocol (a Lean) as an asyncio transport would: connection_made,
+    received (for data_received), connection_lost once, on the loop's next turn.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Lean) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.protocol = protocol
+        self.unsent = bytearray()
+        self.closing = False  # close() asked: end once the unsent bytes are out
+        self.gone = False
+        loop.add_reader(self.fd, self._readable)
+        protocol.connection_made(self)
+
+    def _readable(self) -> None:
+        try:
+            n, ancillary, _flags, _address = self.sock.recvmsg_into([RECEIVE_BUFFER], ANCILLARY_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._end(exc)
+            return
+        read = time.time()
+        if n == 0:
+            self._end(None)  # the server ended the connection
+            return
+        self.protocol.received(arrival(ancillary, read), read, RECEIVE_BUFFER[:n].tobytes())
+
+    def write(self, data: bytes) -> None:
+        if self.gone or self.closing:
+            return
+        if not self.unsent:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._end(exc)
+                return
+            data = data[sent:]
+            if not data:
+                return
+            self.loop.add_writer(self.fd, self._writable)
+        self.unsent += data
+
+    def _writable(self) -> None:
+        try:
+            sent = self.sock.send(self.unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._end(exc)
+            return
+        del self.unsent[:sent]
+        if not self.unsent:
+            self.loop.remove_writer(self.fd)
+            if self.closing:
+                self._end(None)
+
+    def close(self) -> None:
+        """End the connection once what was written is sent."""
+        if self.unsent:
+            self.closing = True
+        else:
+            self._end(None)
+
+    def abort(self) -> None:
+        self._end(None)
+
+    def _end(self, exc: Exception | None) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        self.loop.remove_reader(self.fd)
+        if self.unsent:
+            self.loop.remove_writer(self.fd)
+        self.sock.close()
+        self.loop.call_soon(self.protocol.connection_lost, exc)
+
+
+class Lean:
     """One client connection: raw chunks while open, frames only when `take_messages` is called."""
 
     def __init__(self, request: bytes, key: str) -> None:
         self.request = request
         self.key = key
-        self.transport: asyncio.Transport | None = None
+        self.transport: Stamped | None = None
         self.head = bytearray()  # the handshake response until its blank line
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.on_lost: Callable[[], None] | None = None
-        # (receipt time, bytes) as they came; None until the handshake is done.
-        self.chunks: list[tuple[float, bytes]] | None = None
+        # (arrival, read, bytes) as they came: the kernel's receive time and this process's
+        # read time (module docstring); None until the handshake is done.
+        self.chunks: list[tuple[float, float, bytes]] | None = None
         self.rest = bytearray()  # the start of a frame whose end has not been parsed yet
         self.parts: list[bytes] = []  # a fragmented message's payloads so far
         self.part_opcode: int | None = None  # its first frame's opcode while one is open
         self.close_sent = False
         self.close_code: int | None = None  # from the server's close frame
         self.close_reason = ""
-        self.close_at: float | None = None  # receipt time of that frame
+        self.close_at: float | None = None  # arrival of that frame
         self.lost_at: float | None = None
         self.lost_error: Exception | None = None
 
-    # --- asyncio's callbacks -------------------------------------------------------
+    # --- the transport's calls -------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A TCP transport, whatever its class: uvloop's do not derive from asyncio.Transport.
-        self.transport = typing.cast(asyncio.Transport, transport)
-        self.transport.write(self.request)
+    def connection_made(self, transport: Stamped) -> None:
+        self.transport = transport
+        transport.write(self.request)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return RECEIVE_BUFFER
-
-    def buffer_updated(self, nbytes: int) -> None:
-        # The time first, and nothing else once open but a copy: this is the receipt being measured.
-        now = time.time()
+    def received(self, arrived: float, read: float, data: bytes) -> None:
+        # Nothing once open but keeping the chunk: this is the receipt being measured.
         if self.chunks is not None:
-            self.chunks.append((now, RECEIVE_BUFFER[:nbytes].tobytes()))
+            self.chunks.append((arrived, read, data))
         else:
-            self._handshake_data(now, RECEIVE_BUFFER[:nbytes].tobytes())
+            self._handshake_data(arrived, read, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost_at = time.time()
@@ -129,7 +242,7 @@ class Lean(asyncio.BufferedProtocol):
 
     # --- the opening handshake (RFC 6455 §4.1) -------------------------------------
 
-    def _handshake_data(self, now: float, data: bytes) -> None:
+    def _handshake_data(self, arrived: float, read: float, data: bytes) -> None:
         if self.handshake.done():
             return  # failed already: the transport is closing
         self.head += data
@@ -145,8 +258,8 @@ class Lean(asyncio.BufferedProtocol):
             return
         after = bytes(self.head[end + 4 :])
         self.head = bytearray()
-        # Frames sent right after the 101 came with it: they arrived now too.
-        self.chunks = [(now, after)] if after else []
+        # Frames sent right after the 101 came with it: they arrived then too.
+        self.chunks = [(arrived, read, after)] if after else []
         self.handshake.set_result(None)
 
     def _check_response(self, head: str) -> None:
@@ -183,30 +296,30 @@ class Lean(asyncio.BufferedProtocol):
 
     # --- frames, parsed only when asked (RFC 6455 §5) ------------------------------
 
-    def take_messages(self) -> list[tuple[float, str]]:
+    def take_messages(self) -> list[Message]:
         """Parse what came since the last call; answer pings and a close; return the text messages.
 
-        Each message is (time its last byte arrived, text). A half-received frame waits
+        Each message is (arrival, read time, text) of the chunk with its last byte. A half-received frame waits
         for the next call. Raises FrameError on a frame a server may not send.
         """
         if not self.chunks:
             return []
         chunks, self.chunks = self.chunks, []
-        messages: list[tuple[float, str]] = []
-        for received, chunk in chunks:
+        messages: list[Message] = []
+        for arrived, read, chunk in chunks:
             if self.rest:
                 self.rest += chunk
                 data: bytes | bytearray = self.rest
             else:
                 data = chunk  # the usual case: a chunk starts with a frame, no copy
-            used = self._frames(received, data, messages)
+            used = self._frames((arrived, read), data, messages)
             if data is self.rest:
                 del self.rest[:used]
             elif used < len(data):
                 self.rest = bytearray(data[used:])
         return messages
 
-    def _frames(self, received: float, data: bytes | bytearray, messages: list[tuple[float, str]]) -> int:
+    def _frames(self, times: tuple[float, float], data: bytes | bytearray, messages: list[Message]) -> int:
         """Every complete frame in `data`; returns the bytes used."""
         pos, size = 0, len(data)
         while size - pos >= 2:
@@ -227,11 +340,13 @@ class Lean(asyncio.BufferedProtocol):
             end = start + length
             if end > size:
                 break
-            self._frame(received, b0 & 0x80, b0 & 0x0F, bytes(data[start:end]), messages)
+            self._frame(times, b0 & 0x80, b0 & 0x0F, bytes(data[start:end]), messages)
             pos = end
         return pos
 
-    def _frame(self, received: float, fin: int, opcode: int, payload: bytes, messages: list[tuple[float, str]]) -> None:
+    def _frame(
+        self, times: tuple[float, float], fin: int, opcode: int, payload: bytes, messages: list[Message]
+    ) -> None:
         if self.close_at is not None:
             return  # nothing may follow a close frame (§5.5.1)
         if opcode >= OP_CLOSE:
@@ -240,7 +355,7 @@ class Lean(asyncio.BufferedProtocol):
             if opcode == OP_PING:
                 self._send(OP_PONG, payload)  # the same payload: autobahn matches it
             elif opcode == OP_CLOSE:
-                self._close_frame(received, payload)
+                self._close_frame(times[0], payload)
             elif opcode != OP_PONG:
                 raise FrameError(f"unknown control opcode {opcode:#x}")
             return
@@ -260,15 +375,15 @@ class Lean(asyncio.BufferedProtocol):
         kind, self.part_opcode, self.parts = self.part_opcode, None, []
         if kind == OP_TEXT:
             try:
-                messages.append((received, whole.decode("utf-8")))
+                messages.append((*times, whole.decode("utf-8")))
             except UnicodeDecodeError as exc:
                 raise FrameError(f"a text message that is not UTF-8 ({exc})") from exc
         # Binary messages: neither the stream nor the bare consumer sends any; not events.
 
-    def _close_frame(self, received: float, payload: bytes) -> None:
+    def _close_frame(self, arrived: float, payload: bytes) -> None:
         if len(payload) == 1:
             raise FrameError("a close frame with a 1-byte body (§5.5.1)")
-        self.close_at = received
+        self.close_at = arrived
         self.close_code = int.from_bytes(payload[:2], "big") if payload else NO_STATUS
         self.close_reason = payload[2:].decode("utf-8", "replace")
         # Echo the code (§5.5.1); the server then closes the TCP connection.
@@ -324,7 +439,9 @@ async def connect(url: str, origin: str | None, timeout: float) -> Lean:
     protocol: Lean | None = None
     try:
         async with asyncio.timeout(timeout):
-            _transport, protocol = await loop.create_connection(lambda: Lean(request, key), parts.hostname, port)
+            sock = await stamped_socket(parts.hostname, port)
+            protocol = Lean(request, key)
+            Stamped(loop, sock, protocol)
             await protocol.handshake
     except BaseException:
         if protocol is not None:
@@ -332,3 +449,19 @@ async def connect(url: str, origin: str | None, timeout: float) -> Lean:
             protocol.abort()
         raise
     return protocol
+
+
+async def stamped_socket(host: str, port: int) -> socket.socket:
+    """A connected, non-blocking TCP socket whose reads carry the kernel's receive time (SO_TIMESTAMPNS)."""
+    loop = asyncio.get_running_loop()
+    family, kind, proto, _name, address = (await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        await loop.sock_connect(sock, address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

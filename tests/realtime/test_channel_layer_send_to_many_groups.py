@@ -155,6 +155,22 @@ def test_a_full_channel_is_skipped_and_the_others_still_get_the_message():
     run(scenario)
 
 
+def test_a_batch_that_only_partly_fits_a_channel_keeps_its_first_messages():
+    """Stored as one message at a time would be: what fits, in the order sent; the rest skipped."""
+
+    async def scenario(make_layer):
+        sender, receiver = make_layer(capacity=3), make_layer(capacity=3)
+        channel = await receiver.new_channel()
+        await sender.group_add("team.1", channel)
+        await sender.send(channel, message(1))
+
+        await sender.group_send_batch([(["team.1"], message(n)) for n in (2, 3, 4, 5)])
+
+        assert [m["event"]["seq"] for m, _names in await stored(receiver, channel)] == [1, 2, 3]
+
+    run(scenario)
+
+
 def eleven_events() -> list[tuple[list[str], dict[str, Any]]]:
     """A broadcast to ten teams: order.dispatched to the order, the units and its citizen, an offer to each team."""
     path = ["unit.1", "unit.2", "unit.3"]
