@@ -41,11 +41,9 @@ and at the end: give it a spare one.
 The clients are bench/wsclient.py, not a full WebSocket library: each connection
 reads with recvmsg, keeps (kernel's receive time, read time, bytes) and nothing else,
 and the frames are parsed only between receipts (a task every few tenths of a second,
-in short slices) and when a phase ends. The clients run at idle priority
-(--client-priority): on this machine a thousand phones and the dispatcher's browser
-share the servers' two cores, where real ones have their own, so they run on what CPU
-the servers leave; as a delay ends at the kernel's receive time, when the clients get
-round to reading does not count.
+in short slices) and when a phase ends. On this machine a thousand phones share the
+servers' two cores, where real ones have their own: as a delay ends at the kernel's
+receive time, when the client process gets round to reading does not count.
 """
 
 from __future__ import annotations
@@ -716,27 +714,6 @@ def run_loop(args: argparse.Namespace, main: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main)
 
 
-def run_clients(args: argparse.Namespace, main: Coroutine[Any, Any, T]) -> T:
-    """Run the clients' `main` (run_loop) on a thread of their own, at --client-priority.
-
-    At idle (SCHED_IDLE) the clients, and the dispatcher's requests they make, run only
-    on CPU time the servers leave. Here a thousand phones and a dispatcher's browser share
-    the servers' two cores, where real ones have their own; and since a delay ends at the
-    kernel's receive time (bench/wsclient.py), when the clients get round to reading it
-    does not count. The policy is the thread's, passed on to the threads it starts
-    (to_thread's) and to nothing else: the servers are started from the main thread.
-    """
-    if args.client_priority == "normal":
-        return run_loop(args, main)
-
-    def idle() -> T:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # pid 0: this thread alone
-        return run_loop(args, main)
-
-    with ThreadPoolExecutor(1, thread_name_prefix="clients") as pool:
-        return pool.submit(idle).result()
-
-
 # --- the floors -------------------------------------------------------------------------
 
 
@@ -947,7 +924,7 @@ def run_stream(args: argparse.Namespace, env: dict[str, str], cast: Cast, tmp: P
             return measured, held, connect_s, rss_connected
 
         rss_before = [rss_kb(p) for p in pids]
-        measured, held, connect_s, rss_connected = run_clients(args, phases())
+        measured, held, connect_s, rss_connected = run_loop(args, phases())
         rss_after = [rss_kb(p) for p in pids]
         for proc, log in zip(procs, logs, strict=True):
             if proc.poll() is not None:
@@ -998,7 +975,7 @@ def run_bare(args: argparse.Namespace, cast: Cast, tmp: Path) -> tuple[Outcome, 
             finally:
                 await crowd.close()
 
-        outcome = run_clients(args, phases())
+        outcome = run_loop(args, phases())
     return outcome, crowd.drops()
 
 
@@ -1072,12 +1049,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["uvloop", "asyncio"],
         default="uvloop",
         help="event loop of the clients and of the Redis floor's round trips (uvloop)",
-    )
-    p.add_argument(
-        "--client-priority",
-        choices=["idle", "normal"],
-        default="idle",
-        help="scheduling of the clients' threads: idle (SCHED_IDLE: only CPU time the servers leave) or normal",
     )
     p.add_argument("--log-dir", help="keep the servers' logs in this folder (default: a temporary one, removed)")
     p.add_argument("--redis-samples", type=int, help="Redis round trips for its floor (2000; 500 with --quick)")
@@ -1176,7 +1147,7 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
         f"Redis {args.redis_url}; realtime/ at {version}"
     )
     print(
-        f"clients: {args.clients} in one {args.client_loop} process at {args.client_priority} priority, "
+        f"clients: {args.clients} in one {args.client_loop} process, "
         f"split over {SERVERS} daphne, connected in "
         f"{stream.connect_s:.1f} s; WebSocket extensions {dict(stream.extensions)}"
     )
