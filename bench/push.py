@@ -760,45 +760,51 @@ class StampedFloor:
     read: list[float] = field(default_factory=list)  # publish → the subscriber reads them
 
 
+class Subscriber:
+    """The Redis floor's subscriber, on a wsclient.Stamped connection: what came, and the times of its end."""
+
+    def __init__(self) -> None:
+        self.got = bytearray()
+        self.last = (0.0, 0.0)  # (arrival, read) of the last chunk
+        self.wanted = 0
+        self.waiter: asyncio.Future[None] | None = None  # woken once `wanted` bytes are in
+
+    def connection_made(self, transport: wsclient.Stamped) -> None:
+        pass
+
+    def received(self, arrived: float, read: float, data: bytes) -> None:
+        self.got += data
+        self.last = (arrived, read)
+        if self.waiter is not None and not self.waiter.done() and len(self.got) >= self.wanted:
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(BenchError(f"Redis closed the subscriber's connection ({exc or 'EOF'})"))
+
+
 async def redis_floor_stamped(url: str, samples: int) -> StampedFloor:
     """Publish → subscribe round trips on one channel, one at a time, timed as the stream's clients are.
 
-    The subscriber is a bare socket read like a bench client's (wsclient.Stamped), so each
+    The subscriber is read as a bench client is (wsclient.Stamped), so each
     message has the same two times: the kernel's receive time and this process's read time.
     The publisher is redis-py's, as in `redis_floor`.
     """
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     pub = redis.asyncio.Redis.from_url(url)
-    sock = await wsclient.stamped_socket(parts.hostname or "127.0.0.1", parts.port or 6379)
-    view = memoryview(bytearray(64 * 1024))
-    got = bytearray()
-    last: list[tuple[float, float]] = []  # (arrival, read) of the last chunk
-    waiting: list[tuple[int, asyncio.Future[None]]] = []  # (bytes wanted, woken when they are in)
-
-    def readable() -> None:
-        try:
-            n, ancillary, _flags, _address = sock.recvmsg_into([view], wsclient.ANCILLARY_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        if n == 0:
-            loop.remove_reader(sock.fileno())
-            if waiting:
-                waiting.pop()[1].set_exception(BenchError("Redis closed the subscriber's connection"))
-            return
-        read = time.time()
-        got.extend(view[:n])
-        last[:] = [(wsclient.arrival(ancillary, read), read)]
-        if waiting and len(got) >= waiting[0][0]:
-            waiting.pop()[1].set_result(None)
+    subscriber = Subscriber()
+    transport = wsclient.Stamped(
+        loop, await wsclient.stamped_socket(parts.hostname or "127.0.0.1", parts.port or 6379), subscriber
+    )
 
     async def expect(reply: bytes) -> tuple[float, float]:
         """Wait until `reply` has come whole (nothing else may come); the (arrival, read) times of its end."""
+        got = subscriber.got
         if len(got) < len(reply):  # it may have come while the publisher waited for its own answer
-            future = loop.create_future()
-            waiting.append((len(reply), future))
+            subscriber.wanted, subscriber.waiter = len(reply), loop.create_future()
             try:
-                await asyncio.wait_for(future, 5)
+                await asyncio.wait_for(subscriber.waiter, 5)
             except TimeoutError:
                 raise BenchError(
                     f"Redis publish → subscribe: {bytes(got[:80])!r} of {reply[:80]!r} within 5 s"
@@ -806,18 +812,17 @@ async def redis_floor_stamped(url: str, samples: int) -> StampedFloor:
         if got != reply:
             raise BenchError(f"Redis answered {bytes(got[:80])!r}, expected {reply[:80]!r}")
         got.clear()
-        return last[0]
+        return subscriber.last
 
     channel = f"bench.push.stamped.{os.getpid()}".encode()
     payload = b"x" * 400  # about an event's size
     floor = StampedFloor()
-    loop.add_reader(sock.fileno(), readable)
     try:
         if parts.password:
             user = [parts.username.encode()] if parts.username else []
-            sock.send(resp(b"AUTH", *user, parts.password.encode()))
+            transport.write(resp(b"AUTH", *user, parts.password.encode()))
             await expect(b"+OK\r\n")
-        sock.send(resp(b"SUBSCRIBE", channel))
+        transport.write(resp(b"SUBSCRIBE", channel))
         await expect(b"*3\r\n" + bulk(b"subscribe") + bulk(channel) + b":1\r\n")  # subscribed to 1 channel
         message = resp(b"message", channel, payload)
         for n in range(samples + samples // 10):  # the first tenth warms up and is not kept
@@ -828,8 +833,7 @@ async def redis_floor_stamped(url: str, samples: int) -> StampedFloor:
                 floor.arrival.append(arrived - sent)
                 floor.read.append(read - sent)
     finally:
-        loop.remove_reader(sock.fileno())
-        sock.close()
+        transport.abort()
         await pub.aclose()
     return floor
 
@@ -1131,8 +1135,8 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
     channels_p99 = ms(percentile(bare.delays, 99))
     redis_p99 = ms(percentile(stamped_floor.arrival, 99))
     ratio = p99 / redis_p99
-    # With live reads, the ratio as it was figured before 2026-12-03: each delay ending where
-    # this process read the bytes, the floor redis-py's round trip.
+    # The ratio as it was figured before 2026-12-03: each delay ending where this process read
+    # the bytes, the floor redis-py's round trip.
     read_ratio = ms(percentile(m.read_delays, 99)) / ms(percentile(redis_delays, 99))
 
     print()
@@ -1147,8 +1151,7 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
         f"Redis {args.redis_url}; realtime/ at {version}"
     )
     print(
-        f"clients: {args.clients} in one {args.client_loop} process, "
-        f"split over {SERVERS} daphne, connected in "
+        f"clients: {args.clients} in one {args.client_loop} process, split over {SERVERS} daphne, connected in "
         f"{stream.connect_s:.1f} s; WebSocket extensions {dict(stream.extensions)}"
     )
     print(

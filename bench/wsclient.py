@@ -29,6 +29,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
@@ -99,6 +100,16 @@ def arrival(ancillary: list[tuple[int, int, bytes]], read: float) -> float:
     return read
 
 
+class Receiver(Protocol):
+    """What a Stamped connection calls (Lean; bench/push.py's Redis floor subscriber)."""
+
+    def connection_made(self, transport: Stamped) -> None: ...
+
+    def received(self, arrived: float, read: float, data: bytes) -> None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
+
 class Stamped:
     """A client TCP connection read with recvmsg, so that each chunk comes with the kernel's receive time.
 
@@ -109,11 +120,11 @@ class Stamped:
     together with one that came after it (a heartbeat behind an offer) takes the later
     one's: read soon after what is timed.
 
-    It calls its protocol (a Lean) as an asyncio transport would: connection_made,
+    It calls its protocol (a Receiver) as an asyncio transport would: connection_made,
     received (for data_received), connection_lost once, on the loop's next turn.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Lean) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Receiver) -> None:
         self.loop = loop
         self.sock = sock
         self.fd = sock.fileno()
