@@ -707,11 +707,12 @@ def run_loop(args: argparse.Namespace, main: Coroutine[Any, Any, T]) -> T:
     and the clients share the machine's two cores with the servers they time. The Redis
     floor runs on the same loop, so the ratio compares like with like.
     """
-    if args.client_loop == "uvloop":
-        import uvloop
+    with wsclient.kernel_stamping():
+        if args.client_loop == "uvloop":
+            import uvloop
 
-        return uvloop.run(main)
-    return asyncio.run(main)
+            return uvloop.run(main)
+        return asyncio.run(main)
 
 
 # --- the floors -------------------------------------------------------------------------

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import secrets
 import socket
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -98,6 +99,34 @@ def arrival(ancillary: list[tuple[int, int, bytes]], read: float) -> float:
             return seconds + nanoseconds * 1e-9
     STAMPS["read"] += 1
     return read
+
+
+@contextlib.contextmanager
+def kernel_stamping(timeout: float = 5) -> Iterator[None]:
+    """Turn the kernel's receive timestamps on for the block; it starts once they are given.
+
+    Linux flips timestamping on in a work item a moment after the first socket asks for
+    it, and drops the time of what arrives meanwhile: those reads would be timed when
+    read (counted in STAMPS["read"]). A loaded machine can take longer than a WebSocket
+    handshake over that, so a measurement waits here, on a connection of its own that
+    keeps the timestamping on until the block ends.
+    """
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        sender = socket.create_connection(listener.getsockname(), timeout)
+        receiver, _ = listener.accept()
+    with sender, receiver:
+        receiver.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        receiver.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            sender.sendall(b".")
+            _data, ancillary, _flags, _address = receiver.recvmsg(16, ANCILLARY_SIZE)
+            if any(level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS for level, kind, _ in ancillary):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the kernel gave no receive time within {timeout} s")
+            time.sleep(0.001)
+        yield
 
 
 class Receiver(Protocol):
