@@ -430,6 +430,8 @@ class Outcome:
     duplicates: int = 0
     stamps: Counter[str] = field(default_factory=Counter)
     by_stamp: dict[str, list[float]] = field(default_factory=dict)  # live pushes (sent_at) apart from the rest
+    # Live pushes by broadcast (its events share one sent_at): where in a burst the tail lies.
+    by_broadcast: dict[str, list[float]] = field(default_factory=dict)
     request_s: list[float] = field(default_factory=list)  # the dispatch requests' round trips
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds spent during the phase, by process
 
@@ -473,6 +475,8 @@ def tally(crowd: Crowd, offers: dict[int, int], outcome: Outcome) -> None:
                 outcome.delays.append(arrived - sent)
                 outcome.read_delays.append(read - sent)
                 outcome.by_stamp.setdefault(kind, []).append(arrived - sent)
+                if kind == "sent_at":
+                    outcome.by_broadcast.setdefault(message["sent_at"], []).append(arrived - sent)
     outcome.missing = outcome.expected - len(got)
 
 
@@ -1170,6 +1174,11 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
         # Events a client got from the log (catch-up, gap filling) carry no sent_at: timed from `at`.
         for kind, samples in sorted(m.by_stamp.items()):
             print(summary(f"  of which by {kind}", samples))
+    if m.by_broadcast:
+        # Each broadcast's first and last receipt: a tail in every burst is the fan-out's own
+        # length; a tail in a few bursts is something else that ran at their moment.
+        print(summary("first of a broadcast", [min(d) for d in m.by_broadcast.values()]))
+        print(summary("last of a broadcast", [max(d) for d in m.by_broadcast.values()]))
     print(summary("dispatch request (HTTP)", m.request_s))
     print(summary("bare Channels", bare.delays))
     print(summary("bare Channels, read", bare.read_delays))
