@@ -421,6 +421,12 @@ class Crowd:
 
 
 @dataclass
+class StampedFloor:
+    arrival: list[float] = field(default_factory=list)  # publish → the message's bytes reach the subscriber's socket
+    read: list[float] = field(default_factory=list)  # publish → the subscriber reads them
+
+
+@dataclass
 class Outcome:
     delays: list[float] = field(default_factory=list)  # seconds to the bytes' arrival, one per (client, offer)
     read_delays: list[float] = field(default_factory=list)  # the same to when the client process read them
@@ -434,6 +440,8 @@ class Outcome:
     by_broadcast: dict[str, list[float]] = field(default_factory=dict)
     request_s: list[float] = field(default_factory=list)  # the dispatch requests' round trips
     cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds spent during the phase, by process
+    # Redis round trips midway between two broadcasts: the floor at the broadcasts' own pace.
+    paced_floor: StampedFloor = field(default_factory=StampedFloor)
 
 
 Fire = Callable[[int], list[tuple[int, int]]]  # dispatch n → [(offer id, team)], run in a thread
@@ -481,11 +489,18 @@ def tally(crowd: Crowd, offers: dict[int, int], outcome: Outcome) -> None:
 
 
 async def fire_all(
-    crowd: Crowd, fire: Fire, count: int, interval: float, offers: dict[int, int], outcome: Outcome
+    crowd: Crowd,
+    fire: Fire,
+    count: int,
+    interval: float,
+    offers: dict[int, int],
+    outcome: Outcome,
+    between: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
     """Fire `count` dispatches, one every `interval` seconds (at once when behind).
 
     The clients parse what came just before each dispatch, not while its deliveries arrive (Crowd).
+    `between` runs midway to the next dispatch, once the last one's deliveries are long done.
     """
     started = time.monotonic()
     crowd.firing = True
@@ -500,6 +515,11 @@ async def fire_all(
             made = await asyncio.to_thread(fire, n)
             outcome.request_s.append(time.perf_counter() - t0)
             offers.update(made)
+            if between is not None:
+                midway = started + (n + 0.5) * interval - time.monotonic()
+                if midway > 0:  # when behind, the next dispatch is due: no sample this time
+                    await asyncio.sleep(midway)
+                    await between()
     finally:
         crowd.firing = False
 
@@ -528,13 +548,27 @@ def cpu_snapshot(servers: dict[str, int]) -> dict[str, float]:
 
 
 async def measure(
-    crowd: Crowd, fire: Fire, count: int, interval: float, settle_s: float, servers: dict[str, int]
+    crowd: Crowd,
+    fire: Fire,
+    count: int,
+    interval: float,
+    settle_s: float,
+    servers: dict[str, int],
+    probe: FloorProbe | None = None,
 ) -> Outcome:
+    """`count` dispatches, every receipt checked; with a probe, one Redis round trip midway between two."""
     crowd.reset_inboxes()
     offers: dict[int, int] = {}
     outcome = Outcome()
     before = cpu_snapshot(servers)
-    await fire_all(crowd, fire, count, interval, offers, outcome)
+
+    async def between() -> None:
+        if probe is not None:
+            arrived, read = await probe.once()
+            outcome.paced_floor.arrival.append(arrived)
+            outcome.paced_floor.read.append(read)
+
+    await fire_all(crowd, fire, count, interval, offers, outcome, between if probe is not None else None)
     members: Counter[int] = Counter(c.team for c in crowd.conns)
     await settle(crowd, sum(members[t] for t in offers.values()), settle_s)
     after = cpu_snapshot(servers)
@@ -759,12 +793,6 @@ def resp(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(map(bulk, parts))
 
 
-@dataclass
-class StampedFloor:
-    arrival: list[float] = field(default_factory=list)  # publish → the message's bytes reach the subscriber's socket
-    read: list[float] = field(default_factory=list)  # publish → the subscriber reads them
-
-
 class Subscriber:
     """The Redis floor's subscriber, on a wsclient.Stamped connection: what came, and the times of its end."""
 
@@ -788,28 +816,63 @@ class Subscriber:
             self.waiter.set_exception(BenchError(f"Redis closed the subscriber's connection ({exc or 'EOF'})"))
 
 
-async def redis_floor_stamped(url: str, samples: int) -> StampedFloor:
+class FloorProbe:
     """Publish → subscribe round trips on one channel, one at a time, timed as the stream's clients are.
 
-    The subscriber is read as a bench client is (wsclient.Stamped), so each
-    message has the same two times: the kernel's receive time and this process's read time.
-    The publisher is redis-py's, as in `redis_floor`.
+    The subscriber is read as a bench client is (wsclient.Stamped), so each message has the
+    same two times: the kernel's receive time and this process's read time. The publisher
+    is redis-py's, as in `redis_floor`. Used in a tight loop (`redis_floor_stamped`) and
+    once between every two measured broadcasts (`measure`).
     """
-    parts = urlsplit(url)
-    loop = asyncio.get_running_loop()
-    pub = redis.asyncio.Redis.from_url(url)
-    subscriber = Subscriber()
-    transport = wsclient.Stamped(
-        loop, await wsclient.stamped_socket(parts.hostname or "127.0.0.1", parts.port or 6379), subscriber
-    )
 
-    async def expect(reply: bytes) -> tuple[float, float]:
+    PAYLOAD = b"x" * 400  # about an event's size
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.subscriber = Subscriber()
+        self.channel = f"bench.push.stamped.{os.getpid()}.{secrets.token_hex(4)}".encode()
+        self.message = resp(b"message", self.channel, self.PAYLOAD)
+
+    async def __aenter__(self) -> FloorProbe:
+        parts = urlsplit(self.url)
+        self.loop = asyncio.get_running_loop()
+        self.pub = redis.asyncio.Redis.from_url(self.url)
+        try:
+            sock = await wsclient.stamped_socket(parts.hostname or "127.0.0.1", parts.port or 6379)
+        except BaseException:
+            await self.pub.aclose()
+            raise
+        self.transport = wsclient.Stamped(self.loop, sock, self.subscriber)
+        try:
+            if parts.password:
+                user = [parts.username.encode()] if parts.username else []
+                self.transport.write(resp(b"AUTH", *user, parts.password.encode()))
+                await self._expect(b"+OK\r\n")
+            self.transport.write(resp(b"SUBSCRIBE", self.channel))
+            await self._expect(b"*3\r\n" + bulk(b"subscribe") + bulk(self.channel) + b":1\r\n")  # 1 channel
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.transport.abort()
+        await self.pub.aclose()
+
+    async def once(self) -> tuple[float, float]:
+        """One round trip: seconds from the publish to the (arrival, read) of the message's end."""
+        sent = time.time()
+        await self.pub.publish(self.channel, self.PAYLOAD)
+        arrived, read = await self._expect(self.message)
+        return arrived - sent, read - sent
+
+    async def _expect(self, reply: bytes) -> tuple[float, float]:
         """Wait until `reply` has come whole (nothing else may come); the (arrival, read) times of its end."""
-        got = subscriber.got
+        got = self.subscriber.got
         if len(got) < len(reply):  # it may have come while the publisher waited for its own answer
-            subscriber.wanted, subscriber.waiter = len(reply), loop.create_future()
+            self.subscriber.wanted, self.subscriber.waiter = len(reply), self.loop.create_future()
             try:
-                await asyncio.wait_for(subscriber.waiter, 5)
+                await asyncio.wait_for(self.subscriber.waiter, 5)
             except TimeoutError:
                 raise BenchError(
                     f"Redis publish → subscribe: {bytes(got[:80])!r} of {reply[:80]!r} within 5 s"
@@ -817,29 +880,18 @@ async def redis_floor_stamped(url: str, samples: int) -> StampedFloor:
         if got != reply:
             raise BenchError(f"Redis answered {bytes(got[:80])!r}, expected {reply[:80]!r}")
         got.clear()
-        return subscriber.last
+        return self.subscriber.last
 
-    channel = f"bench.push.stamped.{os.getpid()}".encode()
-    payload = b"x" * 400  # about an event's size
+
+async def redis_floor_stamped(url: str, samples: int) -> StampedFloor:
+    """Round trips back to back (FloorProbe); the first tenth warms up and is not kept."""
     floor = StampedFloor()
-    try:
-        if parts.password:
-            user = [parts.username.encode()] if parts.username else []
-            transport.write(resp(b"AUTH", *user, parts.password.encode()))
-            await expect(b"+OK\r\n")
-        transport.write(resp(b"SUBSCRIBE", channel))
-        await expect(b"*3\r\n" + bulk(b"subscribe") + bulk(channel) + b":1\r\n")  # subscribed to 1 channel
-        message = resp(b"message", channel, payload)
-        for n in range(samples + samples // 10):  # the first tenth warms up and is not kept
-            sent = time.time()
-            await pub.publish(channel, payload)
-            arrived, read = await expect(message)
+    async with FloorProbe(url) as probe:
+        for n in range(samples + samples // 10):
+            arrived, read = await probe.once()
             if n >= samples // 10:
-                floor.arrival.append(arrived - sent)
-                floor.read.append(read - sent)
-    finally:
-        transport.abort()
-        await pub.aclose()
+                floor.arrival.append(arrived)
+                floor.read.append(read)
     return floor
 
 
@@ -927,7 +979,10 @@ def run_stream(args: argparse.Namespace, env: dict[str, str], cast: Cast, tmp: P
                         args.hold_dispatch_every,
                         args.settle_seconds,
                     )
-                measured = await measure(crowd, fire, args.dispatches, args.interval, args.settle_seconds, servers)
+                async with FloorProbe(args.redis_url) as probe:
+                    measured = await measure(
+                        crowd, fire, args.dispatches, args.interval, args.settle_seconds, servers, probe
+                    )
             finally:
                 await crowd.close()
             return measured, held, connect_s, rss_connected
@@ -1185,10 +1240,16 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
     print(summary("Redis pub → sub", stamped_floor.arrival))
     print(summary("Redis pub → sub, read", stamped_floor.read))
     print(summary("Redis pub → sub, redis-py", redis_delays))
+    print(summary("Redis pub → sub, paced", m.paced_floor.arrival))
     print(
         f"reads with the kernel's receive time: {wsclient.STAMPS['kernel']}, without (read time used): "
         f"{wsclient.STAMPS['read']}; ratio by read times (commit → read p99 / redis-py p99): {read_ratio:.1f}"
     )
+    if m.paced_floor.arrival:
+        # The floor above runs back to back; a broadcast comes to a machine idle for 0.25 s, and
+        # the same round trip is several times slower then. This one is taken at that pace.
+        paced_ratio = p99 / ms(percentile(m.paced_floor.arrival, 99))
+        print(f"ratio to the paced floor (p99 / paced Redis p99; not the target's): {paced_ratio:.1f}")
     print(cpu_report("stream", m))
     print(cpu_report("bare Channels", bare))
     print(

@@ -1,0 +1,33 @@
+"""bench/push.py's Redis floor: a publish reaches a bare subscriber, timed by the kernel's receive time."""
+
+import asyncio
+import os
+import time
+
+from bench import push, wsclient
+from tests.conftest import requires_redis
+
+
+@requires_redis
+def test_a_round_trip_is_timed_from_the_publish_to_the_subscriber_socket() -> None:
+    async def story() -> list[tuple[float, float]]:
+        async with push.FloorProbe(os.environ["REDIS_URL"]) as probe:
+            return [await probe.once() for _ in range(20)]
+
+    with wsclient.kernel_stamping():
+        before = time.time()
+        trips = asyncio.run(story())
+        took = time.time() - before
+    assert all(0 < arrived <= read < took for arrived, read in trips)
+
+
+@requires_redis
+def test_a_probe_sees_only_its_own_channel() -> None:
+    async def story() -> None:
+        url = os.environ["REDIS_URL"]
+        async with push.FloorProbe(url) as one, push.FloorProbe(url) as other:
+            assert one.channel != other.channel
+            await one.once()
+            await other.once()  # a message of the other's channel would make it fail: "Redis answered …"
+
+    asyncio.run(story())
