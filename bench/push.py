@@ -850,6 +850,7 @@ class FloorProbe:
                 await self._expect(b"+OK\r\n")
             self.transport.write(resp(b"SUBSCRIBE", self.channel))
             await self._expect(b"*3\r\n" + bulk(b"subscribe") + bulk(self.channel) + b":1\r\n")  # 1 channel
+            await self.pub.ping()  # connected now, so no round trip includes the connecting
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
