@@ -562,13 +562,13 @@ async def measure(
     outcome = Outcome()
     before = cpu_snapshot(servers)
 
-    async def between() -> None:
-        if probe is not None:
-            arrived, read = await probe.once()
-            outcome.paced_floor.arrival.append(arrived)
-            outcome.paced_floor.read.append(read)
+    async def sample_floor() -> None:
+        assert probe is not None  # handed to fire_all only with a probe
+        arrived, read = await probe.once()
+        outcome.paced_floor.arrival.append(arrived)
+        outcome.paced_floor.read.append(read)
 
-    await fire_all(crowd, fire, count, interval, offers, outcome, between if probe is not None else None)
+    await fire_all(crowd, fire, count, interval, offers, outcome, sample_floor if probe is not None else None)
     members: Counter[int] = Counter(c.team for c in crowd.conns)
     await settle(crowd, sum(members[t] for t in offers.values()), settle_s)
     after = cpu_snapshot(servers)

@@ -90,15 +90,20 @@ def client_frame(opcode: int, payload: bytes = b"") -> bytes:
     return head + key + mask(payload, key)
 
 
-def arrival(ancillary: list[tuple[int, int, bytes]], read: float) -> float:
-    """When the kernel queued the bytes one recvmsg returned (the last of them), or `read` if it did not say."""
+def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's receive time in one recvmsg's control messages (of the last bytes it returned), if any."""
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS and len(data) >= TIMESPEC.size:
             seconds, nanoseconds = TIMESPEC.unpack_from(data)
-            STAMPS["kernel"] += 1
             return seconds + nanoseconds * 1e-9
-    STAMPS["read"] += 1
-    return read
+    return None
+
+
+def arrival(ancillary: list[tuple[int, int, bytes]], read: float) -> float:
+    """When the kernel queued the bytes one recvmsg returned (the last of them), or `read` if it did not say."""
+    stamped = kernel_time(ancillary)
+    STAMPS["read" if stamped is None else "kernel"] += 1
+    return read if stamped is None else stamped
 
 
 @contextlib.contextmanager
@@ -121,7 +126,7 @@ def kernel_stamping(timeout: float = 5) -> Iterator[None]:
         while True:
             sender.sendall(b".")
             _data, ancillary, _flags, _address = receiver.recvmsg(16, ANCILLARY_SIZE)
-            if any(level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS for level, kind, _ in ancillary):
+            if kernel_time(ancillary) is not None:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the kernel gave no receive time within {timeout} s")

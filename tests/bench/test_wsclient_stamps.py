@@ -1,9 +1,10 @@
 """bench/wsclient.py times a frame by the kernel's receive time of its last byte, however late it is read."""
 
 import asyncio
+import contextlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -27,8 +28,9 @@ def text_frame(text: str) -> bytes:
     return bytes((0x81, len(payload))) + payload
 
 
-async def connected() -> tuple[wsclient.Lean, socket.socket]:
-    """A client, and the end of a one-off server that has answered its handshake (the caller closes both)."""
+@contextlib.asynccontextmanager
+async def connected() -> AsyncIterator[tuple[wsclient.Lean, socket.socket]]:
+    """A client, and the end of a one-off server that has answered its handshake; both closed after."""
     loop = asyncio.get_running_loop()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -57,9 +59,14 @@ async def connected() -> tuple[wsclient.Lean, socket.socket]:
     server = asyncio.ensure_future(serve())
     try:
         client = await wsclient.connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/", None, 5)
-        return client, await asyncio.wait_for(server, 5)
+        conn = await asyncio.wait_for(server, 5)
     finally:
         listener.close()
+    try:
+        yield client, conn
+    finally:
+        client.abort()
+        conn.close()
 
 
 def starved(seconds: float) -> None:
@@ -79,19 +86,17 @@ async def messages(client: wsclient.Lean, count: int) -> list[wsclient.Message]:
 
 def test_a_frame_read_late_keeps_the_time_it_arrived() -> None:
     async def story() -> None:
-        client, server = await connected()
-        before = time.time()
-        server.send(text_frame("offer"))
-        after = time.time()
-        starved(LATER)
-        untimed = wsclient.STAMPS["read"]
-        [(arrived, read, text)] = await messages(client, 1)
-        assert text == "offer"
-        assert wsclient.STAMPS["read"] == untimed, "the kernel gave this read no time"
-        assert before <= arrived < after + LATER / 2  # the kernel's time, not ours
-        assert read >= after + LATER
-        client.abort()
-        server.close()
+        async with connected() as (client, server):
+            before = time.time()
+            server.send(text_frame("offer"))
+            after = time.time()
+            starved(LATER)
+            untimed = wsclient.STAMPS["read"]
+            [(arrived, read, text)] = await messages(client, 1)
+            assert text == "offer"
+            assert wsclient.STAMPS["read"] == untimed, "the kernel gave this read no time"
+            assert before <= arrived < after + LATER / 2  # the kernel's time, not ours
+            assert read >= after + LATER
 
     asyncio.run(story())
 
@@ -100,32 +105,28 @@ def test_frames_read_together_take_the_time_of_the_later_never_an_earlier_one() 
     # Why the clients must read soon after what is timed: a heartbeat queued behind an offer
     # lends the offer its time (the kernel merges small segments waiting in one queue).
     async def story() -> None:
-        client, server = await connected()
-        server.send(text_frame("offer"))
-        starved(LATER)
-        between = time.time()
-        server.send(text_frame("heartbeat"))
-        both = await messages(client, 2)
-        assert [text for _a, _r, text in both] == ["offer", "heartbeat"]
-        assert all(arrived >= between for arrived, _r, _t in both)
-        client.abort()
-        server.close()
+        async with connected() as (client, server):
+            server.send(text_frame("offer"))
+            starved(LATER)
+            between = time.time()
+            server.send(text_frame("heartbeat"))
+            both = await messages(client, 2)
+            assert [text for _a, _r, text in both] == ["offer", "heartbeat"]
+            assert all(arrived >= between for arrived, _r, _t in both)
 
     asyncio.run(story())
 
 
 def test_a_frame_in_two_parts_takes_the_time_of_its_last_byte() -> None:
     async def story() -> None:
-        client, server = await connected()
-        frame = text_frame("offer in two parts")
-        server.send(frame[:6])
-        await asyncio.sleep(LATER)  # read live meanwhile: the first part on its own
-        second = time.time()
-        server.send(frame[6:])
-        [(arrived, _read, text)] = await messages(client, 1)
-        assert text == "offer in two parts"
-        assert arrived >= second
-        client.abort()
-        server.close()
+        async with connected() as (client, server):
+            frame = text_frame("offer in two parts")
+            server.send(frame[:6])
+            await asyncio.sleep(LATER)  # read live meanwhile: the first part on its own
+            second = time.time()
+            server.send(frame[6:])
+            [(arrived, _read, text)] = await messages(client, 1)
+            assert text == "offer in two parts"
+            assert arrived >= second
 
     asyncio.run(story())
