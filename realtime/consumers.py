@@ -26,6 +26,7 @@ from django.utils import timezone
 from . import groups as g
 from .keeper import keeper, rights
 from .log import Row, live_row, tail
+from .transport import text_sender
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +122,17 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await self._send_heartbeat()
         keeper.join(self)
         self.heartbeat = asyncio.create_task(self._beat())
+        # Under daphne on the Redis layer, the layer's reader sends what it can at once (_take_live).
+        take = getattr(self.channel_layer, "take", None)
+        send_text = text_sender(self.base_send)
+        if take is not None and send_text is not None:
+            self.send_text = send_text
+            take(self.channel_name, self._take_live)
 
     async def disconnect(self, code: int) -> None:
+        take = getattr(self.channel_layer, "take", None)
+        if take is not None:
+            take(self.channel_name, None)
         keeper.leave(self)
         if self.heartbeat is not None:
             self.heartbeat.cancel()
@@ -164,6 +174,31 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             if self.hears & row.groups:
                 await self.send(text_data=text)
                 await self._after_sent(row.type, row.message)
+
+    def _take_live(self, message: dict[str, Any]) -> bool:
+        """stream_event's work, done in the layer's reader when it needs no await: True if done.
+
+        Declined (so the message is queued for stream_event) while anything holds the send
+        lock, when the event leaves a gap the tail cannot account for (the log must be read),
+        and for an event that changes this user's rights (their groups must be read first).
+        Whatever is taken here is sent in the same order and exactly as stream_event would.
+        """
+        if message.get("type") != "stream.event" or self.closing or self.sending.locked():
+            return False
+        row, text = live_row(message)
+        seq = row.seq
+        tail.offer(row)
+        if seq <= self.last_sent:
+            return True  # sent already, from the log
+        if seq > self.last_sent + 1 and not tail.holds_nothing_for(self.hears, self.last_sent, seq):
+            return False
+        heard = bool(self.hears & row.groups)
+        if heard and row.type in RIGHTS_CHANGED and row.message.get("user") == self.user_id:
+            return False
+        self.last_sent = seq
+        if heard:
+            self.send_text(text)
+        return True
 
     async def stream_tick(self, message: dict[str, Any]) -> None:
         tick = message["tick"]

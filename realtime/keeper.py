@@ -44,7 +44,7 @@ import gc
 import logging
 import random
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -257,6 +257,11 @@ class Keeper:
                 channel = await layer.new_channel()
                 await layer.group_add(g.stream_log(), channel)
                 self.listening, self._listening_since = channel, time.monotonic()
+                take = getattr(layer, "take", None)
+                if take is not None:
+                    # In the reader, in order, before the connections of the same batch are offered
+                    # theirs (consumers.StreamConsumer._take_live): their gap checks need it.
+                    take(channel, _offer_to_tail)
                 while True:
                     message = await layer.receive(channel)
                     if message.get("type") == "stream.event":
@@ -295,3 +300,10 @@ class Keeper:
 
 rights = Rights()
 keeper = Keeper()
+
+
+def _offer_to_tail(message: dict[str, Any]) -> bool:
+    """The listener's work, done in the channel layer's reader (realtime/layers.py, `take`)."""
+    if message.get("type") == "stream.event":
+        tail.offer(live_row(message)[0])
+    return True

@@ -34,6 +34,13 @@ connection's life, so a channel message costs one wake-up of the consumer. An in
 therefore unbounded: a channel message finding it at capacity is dropped (the newest,
 where channels_redis drops the oldest: the oldest may be the client's disconnect, and
 the stream finds any missing event in the log), the client's messages never are.
+
+Taking a message at once. Even one wake-up per channel is a task switch and a climb back
+up the consumer's coroutine stack (its middleware and `serve`): some thirty consumers of
+a process in a broadcast waited for each other's. A channel may name a `taker` (`take`):
+the reader offers it the channel's message first, synchronously, when nothing of that
+channel waits in its inbox (so the order holds), and the message goes to the inbox only
+if the taker declines it. StreamConsumer takes a live event it can send as it stands.
 """
 
 import asyncio
@@ -205,6 +212,8 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         super().__init__(*args, **kwargs)
         # This process's channels (made by new_channel, still received on) and what waits for each.
         self._inboxes: dict[str, Inbox] = {}
+        # What may take a channel's message before it is queued (`take`).
+        self._takers: dict[str, Callable[[dict[str, Any]], bool]] = {}
         # Each process key (one per channel-name prefix) read by the reader of its shard.
         self._keys_by_index: dict[int, set[str]] = collections.defaultdict(set)
         self._readers: dict[int, asyncio.Task] = {}
@@ -240,6 +249,19 @@ class RedisChannelLayer(CoreRedisChannelLayer):
 
     def _forget(self, channel: str) -> None:
         self._inboxes.pop(channel, None)
+        self._takers.pop(channel, None)
+
+    def take(self, channel: str, taker: Callable[[dict[str, Any]], bool] | None) -> None:
+        """Offer `channel`'s messages to `taker` before queueing them (None: stop offering).
+
+        The reader calls `taker(message)` in its own task, only when nothing of the channel is
+        queued; a True answer means the message is dealt with and is not queued. It must not
+        block, and it runs between any two awaits of the channel's consumer.
+        """
+        if taker is None:
+            self._takers.pop(channel, None)
+        elif channel in self._inboxes:
+            self._takers[channel] = taker
 
     async def serve(
         self,
@@ -362,6 +384,15 @@ class RedisChannelLayer(CoreRedisChannelLayer):
                 inbox = self._inboxes.get(name)
                 if inbox is None:
                     continue
+                taker = self._takers.get(name)
+                if taker is not None and not inbox.qsize():
+                    try:
+                        if taker(message):
+                            continue
+                    except Exception:
+                        # Queued after all: the consumer's own path meets the same fault and
+                        # deals with it as it would have without a taker.
+                        logger.exception("taking a message for %s failed", name)
                 if inbox.qsize() >= inbox.capacity:
                     full += 1
                     continue
@@ -387,6 +418,7 @@ class RedisChannelLayer(CoreRedisChannelLayer):
         for inbox in list(self._inboxes.values()):
             inbox.put_nowait(failure)
         self._inboxes.clear()
+        self._takers.clear()
         self._keys_by_index.clear()
 
     async def close_pools(self) -> None:

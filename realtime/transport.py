@@ -21,7 +21,9 @@ connection not open, one that negotiated compression, a send queue or frame logg
 use, and a message too long for one frame.
 """
 
+import functools
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 _installed = False
@@ -111,3 +113,30 @@ def _shared_text_frames() -> None:
         self.transport.write(frame)
 
     WebSocketProtocol.serverSend = server_send
+
+
+def text_sender(send: Any) -> Callable[[str], None] | None:
+    """A synchronous send of a text to the client behind daphne's ASGI `send`; None for any other server.
+
+    daphne's `send` is a coroutine that does nothing asynchronous: it drops a reply to a
+    connection already gone and hands the rest to the connection's protocol. Doing that
+    without the coroutine lets the channel layer's reader write a live event to a phone
+    from its own task (realtime/layers.py, `take`).
+    """
+    from daphne.server import Server
+
+    if not isinstance(send, functools.partial) or len(send.args) != 1 or send.keywords:
+        return None
+    handle_reply = send.func
+    if getattr(handle_reply, "__func__", None) is not Server.handle_reply:
+        return None
+    server, protocol = handle_reply.__self__, send.args[0]
+    message_type = "websocket.send"
+
+    def send_text(text: str) -> None:
+        connection = server.connections.get(protocol)
+        if connection is None or connection.get("disconnected"):
+            return  # as daphne's own send: the client has gone, disconnect() is on its way
+        protocol.handle_reply({"type": message_type, "text": text})
+
+    return send_text

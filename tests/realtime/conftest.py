@@ -1,5 +1,6 @@
 """Stream test helpers: connect as someone, read until a condition holds."""
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -8,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from rest_framework.authtoken.models import Token
 
 from config.asgi import application
+from realtime import consumers
 from realtime.log import tail
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
@@ -19,6 +21,24 @@ def fresh_tail():
     tail.reset()
     yield
     tail.reset()
+
+
+@pytest.fixture(autouse=True)
+def sends_taken_at_once(monkeypatch):
+    """On the Redis layer, the layer's reader sends live events itself, as under daphne.
+
+    realtime.transport.text_sender knows only daphne's `send`; a communicator's is its
+    output queue's `put`, whose synchronous twin stands in for the phone's socket here.
+    On the in-memory layer (no `take`) every event goes through stream_event, as before.
+    """
+
+    def text_sender(send):
+        queue = getattr(send, "__self__", None)
+        if not isinstance(queue, asyncio.Queue):
+            return None
+        return lambda text: queue.put_nowait({"type": "websocket.send", "text": text})
+
+    monkeypatch.setattr(consumers, "text_sender", text_sender)
 
 
 def token_for(user) -> str:

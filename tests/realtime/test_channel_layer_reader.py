@@ -263,3 +263,63 @@ def test_serve_ends_with_the_clients_receive_failing(prefix):
             await process.close_pools()
 
     asyncio.run(scenario())
+
+
+# --- take: a channel's message offered before it is queued ----------------------------
+
+
+async def until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+def test_a_taker_is_offered_each_message_in_order_and_what_it_declines_is_queued_in_order(prefix, caplog):
+    async def scenario():
+        offered: list[int] = []
+
+        def taker(message: dict) -> bool:
+            seq = message["event"]["seq"]
+            offered.append(seq)
+            if seq == 4:
+                raise RuntimeError("a fault in the taker")
+            return seq not in (2, 4)  # declines 2; 4 fails
+
+        async with sender_and_process(prefix) as (sender, process):
+            channel = await process.new_channel()
+            await sender.group_add("team.1", channel)
+            process.take(channel, taker)
+            receiving = asyncio.ensure_future(process.receive(channel))  # starts the reader
+            await sender.group_send_batch([(["team.1"], message(n)) for n in (1, 2, 3)])
+            # 2 was declined and waits in the inbox, so 3 is queued behind it, not offered.
+            assert (await asyncio.wait_for(receiving, 5))["event"]["seq"] == 2
+            assert (await process.receive(channel))["event"]["seq"] == 3
+            assert offered == [1, 2]
+            # The inbox is empty again: 4 is offered, and a fault of the taker queues it (5 behind it).
+            await sender.group_send_batch([(["team.1"], message(n)) for n in (4, 5)])
+            assert [(await asyncio.wait_for(process.receive(channel), 5))["event"]["seq"] for _ in "45"] == [4, 5]
+            assert offered == [1, 2, 4]
+            await sender.group_send_batch([(["team.1"], message(6))])  # taken: not queued
+            await asyncio.wait_for(until(lambda: 6 in offered), 5)
+            process.take(channel, None)  # no more offers: everything is queued
+            await sender.group_send_batch([(["team.1"], message(7))])
+            assert (await asyncio.wait_for(process.receive(channel), 5))["event"]["seq"] == 7
+            assert offered == [1, 2, 4, 6]
+
+    asyncio.run(scenario())
+    assert "taking a message for" in caplog.text
+
+
+def test_a_taker_goes_with_its_channel_and_is_not_kept_for_one_unknown(prefix):
+    async def scenario():
+        async with sender_and_process(prefix) as (sender, process):
+            process.take("specific.none!gone", lambda message: True)
+            assert process._takers == {}
+            channel = await process.new_channel()
+            process.take(channel, lambda message: True)
+            waiting = asyncio.ensure_future(process.receive(channel))
+            await asyncio.sleep(0.05)
+            waiting.cancel()  # the consumer ends
+            await asyncio.gather(waiting, return_exceptions=True)
+            assert process._takers == {}
+
+    asyncio.run(scenario())

@@ -14,6 +14,7 @@ connection, a message autobahn would fragment) is sent as autobahn sends it.
 
 import collections
 import contextlib
+import functools
 import socket
 import time
 
@@ -21,6 +22,7 @@ import pytest
 from autobahn.exception import Disconnected
 from autobahn.websocket.protocol import TrafficStats
 from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
+from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import error, tcp
 
@@ -179,3 +181,30 @@ def test_the_frames_kept_are_bounded():
         proto.serverSend(f"heartbeat {n}", False)
     assert len(transport._frames) == transport.FRAMES_KEPT
     assert "heartbeat 0" not in transport._frames
+
+
+# --- a synchronous send for the channel layer's reader ----------------------------------
+
+
+def test_daphnes_send_has_a_synchronous_twin_that_writes_the_same_frame():
+    transport.install()
+    server = Server(application=None, endpoints=["tcp:port=0"])  # constructed only: nothing listens
+    server.connections = {}  # as run() starts it
+    proto = open_protocol()
+    server.connections[proto] = {"connected": 0}
+    send_text = transport.text_sender(functools.partial(server.handle_reply, proto))
+
+    send_text("事件")
+
+    assert proto.transport.data == autobahn_frame("事件")
+    server.connections[proto]["disconnected"] = 1  # the client has gone: nothing is written, as daphne's send
+    send_text("事件")
+    assert len(proto.transport.data) == 1
+
+
+def test_any_other_send_has_none():
+    async def send(message):
+        pass
+
+    assert transport.text_sender(send) is None
+    assert transport.text_sender(functools.partial(send)) is None
