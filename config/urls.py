@@ -1,16 +1,15 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from dispatch.apis import OfferViewSet, OrderViewSet, StatsApi
+from dispatch.apis import OfferViewSet, OrderPhotoApi, OrderViewSet, StatsApi
 from requests_app.apis import CategoryViewSet
 from volunteers.apis import TeamViewSet
 
+from . import views
 from .api import TokenApi
-from .views import home
 
 router = DefaultRouter()
 router.register("categories", CategoryViewSet, basename="category")
@@ -19,7 +18,7 @@ router.register("offers", OfferViewSet, basename="offer")
 router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", views.home, name="home"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),
     path("api/v1/stats/", StatsApi.as_view(), name="api-stats"),
@@ -27,7 +26,16 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
-    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve, {"document_root": settings.MEDIA_ROOT}),
+    path(
+        f"{settings.PRIVATE_FILES_URL.strip('/')}/orders/<int:order_id>/<str:name>",
+        OrderPhotoApi.as_view(),
+        name="order-photo",
+    ),
 ]
 # The admin follows the browser's language (LocaleMiddleware); no language prefix in URLs.
 urlpatterns.append(path("admin/", admin.site.urls))
+
+handler400 = views.bad_request
+handler403 = views.permission_denied
+handler404 = views.page_not_found
+handler500 = views.server_error

@@ -18,6 +18,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import TruncDate
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -28,8 +29,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from common.fields import ID_IN_PATH, MAX_ID
 from realtime.events import event_message
-from realtime.models import Event
+from realtime.selectors import order_events_visible_to
 from requests_app import services as intake
 from requests_app.models import Category, ServiceItem
 from volunteers import services as field_work
@@ -39,13 +41,14 @@ from . import services
 from .choices import OfferState, OrderState
 from .errors import Forbidden, InvalidInput, NotFound
 from .filters import OrderFilter
-from .models import Offer, Order, Unit
+from .models import Offer, Order, OrderPhoto, Unit
 from .selectors import (
     dispatcher_unit,
     is_dispatcher,
     offers_visible_to,
     order_details_visible_to,
     orders_visible_to,
+    sees_private_details,
     team_candidates,
 )
 from .serializers import (
@@ -54,6 +57,8 @@ from .serializers import (
     CompleteSerializer,
     DispatchSerializer,
     EvaluateSerializer,
+    EventQuerySerializer,
+    EventSerializer,
     MatchSerializer,
     NoteSerializer,
     OfferWithOrderSerializer,
@@ -84,6 +89,11 @@ def _answered(change: Callable[[], Order], render: Callable[[int], Response]) ->
         return render(change().pk)
 
 
+def _path_id(pk: str) -> int:
+    """A path's id as a number the database can hold; 0 (no row) for anything else."""
+    return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0
+
+
 def _fk(model: type, pk: int | None, field: str) -> Any:
     if pk is None:
         return None
@@ -98,6 +108,7 @@ def _fk(model: type, pk: int | None, field: str) -> Any:
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
+    lookup_value_regex = ID_IN_PATH
 
     def get_queryset(self):
         return order_details_visible_to(self.request.user)
@@ -113,11 +124,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(self.get_serializer(order).data, status=code)
 
     def _visible(self, pk: str) -> int:
-        try:
-            order_id = int(pk)
-        except ValueError:
-            order_id = 0
-        return services.visible_order_id(order_id=order_id, user=self.request.user)
+        return services.visible_order_id(order_id=_path_id(pk), user=self.request.user)
 
     @extend_schema(
         request=OrderCreateSerializer,
@@ -148,11 +155,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             "the search went and, when no team qualifies, why."
         ),
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def candidates(self, request: Request, pk: str) -> Response:
         order = get_object_or_404(Order.objects.select_related("station"), pk=self._visible(pk))
         if not is_dispatcher(request.user):
             raise Forbidden(_("Only dispatchers may see candidate teams."))
+        services.require_dispatcher_of(request.user, order)
         params = CandidateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         match = team_candidates(order, limit=params.validated_data.get("limit"), for_user=request.user)
@@ -237,23 +245,21 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = _input(EvaluateSerializer, request)
         return _answered(lambda: intake.order_evaluate(order_id=order_id, user=request.user, **data), self._render)
 
-    @extend_schema(parameters=[OpenApiParameter("after", int, required=False)], responses={200: dict})
-    @action(detail=True, methods=["get"])
+    @extend_schema(parameters=[EventQuerySerializer], responses=EventSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
+        """The order's events after a sequence number, as the user's stream carried them; at most 500."""
         order_id = self._visible(pk)
-        try:
-            after = int(request.query_params.get("after", 0))
-        except ValueError:
-            raise InvalidInput(
-                _("after must be a sequence number."), fields={"after": [_("A whole number.")]}
-            ) from None
-        rows = Event.objects.filter(order_id=order_id, pk__gt=after).order_by("pk")[:500]
+        params = EventQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        rows = order_events_visible_to(request.user, order_id=order_id, after=params.validated_data["after"])
         return Response([event_message(e) for e in rows])
 
 
 class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OfferWithOrderSerializer
     filterset_fields = ["state", "team", "order"]
+    lookup_value_regex = ID_IN_PATH
 
     def get_queryset(self):
         # Live offers first, then the newest.
@@ -269,7 +275,7 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
 
     def _offer_id(self, pk: str) -> int:
-        offer_id = int(pk) if pk.isdigit() else 0
+        offer_id = _path_id(pk)
         if not offers_visible_to(self.request.user).filter(pk=offer_id).exists():
             raise NotFound(_("Offer %(id)s does not exist.") % {"id": pk})
         return offer_id
@@ -291,6 +297,22 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _render_order(self, order_id: int) -> Response:
         order = order_details_visible_to(self.request.user).get(pk=order_id)
         return Response(OrderSerializer(order, context=self.get_serializer_context()).data)
+
+
+class OrderPhotoApi(APIView):
+    """A completion photo, for the order's staff, its citizen and the team that served it; never public."""
+
+    @extend_schema(responses={(200, "image/jpeg"): bytes})
+    def get(self, request: Request, order_id: int, name: str) -> FileResponse:
+        order = orders_visible_to(request.user).filter(pk=_path_id(str(order_id))).first()
+        photo = OrderPhoto.objects.filter(order=order, image=f"orders/{order_id}/{name}").first() if order else None
+        if photo is None or not sees_private_details(request.user, order):
+            raise NotFound(_("There is no such photo."))
+        response = FileResponse(photo.image.open("rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        # Even if a browser were told otherwise, nothing here may run as a page.
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
 
 
 class StatsApi(APIView):

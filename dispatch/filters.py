@@ -1,20 +1,22 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from common.filters import DateTimeFilter, FilterSet, IdFilter
+
 from .choices import Level, OrderState, Priority
 from .models import Order, Unit
 
 
-class OrderFilter(django_filters.FilterSet):
+class OrderFilter(FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=OrderState.choices)
     level = django_filters.ChoiceFilter(choices=Level.choices)
     priority = django_filters.ChoiceFilter(choices=Priority.choices)
-    category = django_filters.NumberFilter(field_name="category_id")
-    station = django_filters.NumberFilter(field_name="station_id")
-    team = django_filters.NumberFilter(field_name="team_id")
-    unit = django_filters.NumberFilter(method="filter_unit", label="unit (its whole subtree)")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    category = IdFilter(field_name="category_id")
+    station = IdFilter(field_name="station_id")
+    team = IdFilter(field_name="team_id")
+    unit = IdFilter(method="filter_unit", label="unit (its whole subtree)")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="filter_text", label="text search")
 
     class Meta:

@@ -436,13 +436,14 @@ class _Measured:
         return self.km <= limit_km + EDGE_KM
 
 
-def _in_jurisdiction(facts: TeamFacts, j: Jurisdiction | None) -> bool:
+def in_jurisdiction(j: Jurisdiction | None, lat: float, lng: float) -> bool:
+    """Whether a place lies in the disk (no disk: anywhere)."""
     if j is None:
         return True
-    verdict = _cheap_verdict(*cheap_km(j.lat, j.lng, facts.lat, facts.lng), j.km)
+    verdict = _cheap_verdict(*cheap_km(j.lat, j.lng, lat, lng), j.km)
     if verdict is not None:
         return verdict
-    return exact_km(j.lat, j.lng, facts.lat, facts.lng) <= j.km + EDGE_KM
+    return exact_km(j.lat, j.lng, lat, lng) <= j.km + EDGE_KM
 
 
 def qualify(query: MatchQuery, teams: Iterable[TeamFacts], searched_km: float) -> tuple[list[_Measured], Match]:
@@ -459,7 +460,7 @@ def qualify(query: MatchQuery, teams: Iterable[TeamFacts], searched_km: float) -
         if not m.within(min(facts.radius_km, searched_km), query):
             continue
         tally.reachable += 1
-        if not _in_jurisdiction(facts, query.jurisdiction):
+        if not in_jurisdiction(query.jurisdiction, facts.lat, facts.lng):
             tally.outside_jurisdiction += 1
         elif not _available(facts, local_start, local_end, tz, seen):
             tally.unavailable += 1

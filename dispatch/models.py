@@ -9,6 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from common.uploads import PhotoField
+
 from .choices import DispatchMode, Level, OfferState, OrderState, Priority
 from .matching import team_cell
 
@@ -507,12 +509,13 @@ class Notification(models.Model):
 
 
 def order_photo_path(instance: "OrderPhoto", filename: str) -> str:
-    return f"orders/{instance.order_id}/{secrets.token_hex(8)}-{filename[-60:]}"
+    # Every stored photo is a JPEG made by common.uploads.photo_clean; the client's name is not kept.
+    return f"orders/{instance.order_id}/{secrets.token_hex(12)}.jpg"
 
 
 class OrderPhoto(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="photos", verbose_name=_("order"))
-    image = models.FileField(_("photo"), upload_to=order_photo_path)
+    image = PhotoField(_("photo"), upload_to=order_photo_path)
     uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
 
     class Meta:

@@ -23,6 +23,7 @@ from .matching import (
     Match,
     MatchQuery,
     TeamFacts,
+    in_jurisdiction,
     search,
 )
 from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, TeamCell, Transition, Unit
@@ -61,6 +62,29 @@ def dispatcher_unit(user: User) -> Unit | None:
     return profile.unit if profile else None
 
 
+def acts_on(user: User, station: Unit) -> bool:
+    """Whether the user acts as a dispatcher for orders at this station: inside their unit's subtree only.
+
+    The one scope rule of every dispatcher's write (placing for a citizen, dispatching,
+    recalling, rejecting, cancelling) and of the candidates they are shown.
+    """
+    if not is_dispatcher(user):
+        return False
+    if user.is_superuser:
+        return True
+    unit = dispatcher_unit(user)
+    return unit is not None and station.path.startswith(unit.path)
+
+
+def sees_private_details(user: User, order: Order) -> bool:
+    """Who may read the order's contact, address and photos: its staff, its citizen and the team that took it."""
+    return (
+        acts_on(user, order.station)
+        or placed_by(order, user)
+        or (order.team_id is not None and order.team_id in team_ids_of(user))
+    )
+
+
 def team_ids_of(user: User) -> set[int]:
     """Teams the user serves in: as an active member, or as the team's leader."""
     if not user.is_authenticated:
@@ -97,6 +121,7 @@ def order_details_visible_to(user: User) -> QuerySet[Order]:
     return orders_visible_to(user).prefetch_related(
         Prefetch("offers", queryset=Offer.objects.select_related("team").order_by("id")),
         Prefetch("transitions", queryset=Transition.objects.select_related("offer").order_by("at", "id")),
+        "photos",
     )
 
 
@@ -231,12 +256,17 @@ def responsible_unit(order: Order, level: int | None = None) -> Unit:
     return order.station if unit_id == order.station_id else Unit.objects.get(pk=unit_id)
 
 
+def responsible_jurisdiction(order: Order, *, level: int | None = None) -> Jurisdiction:
+    """The disk teams must lie in: that of the unit answering for the order at `level` or its own, the higher."""
+    unit = responsible_unit(order, max(level or order.level, order.level))
+    return Jurisdiction(unit.lat, unit.lng, unit.jurisdiction_km)
+
+
 def match_query(order: Order, *, limit: int | None = None, level: int | None = None) -> MatchQuery:
     """What the order asks of a team; teams that already said no (or let it lapse) are left out.
 
     Teams must lie in the jurisdiction of the order's unit at `level` (default: the order's own level).
     """
-    unit = responsible_unit(order, max(level or order.level, order.level))
     declined = Offer.objects.filter(order=order, state__in=(OfferState.DECLINED, OfferState.EXPIRED))
     return MatchQuery(
         lat=order.lat,
@@ -244,10 +274,18 @@ def match_query(order: Order, *, limit: int | None = None, level: int | None = N
         category_id=order.category_id,
         window_start=order.window_start,
         window_end=order.window_end,
-        jurisdiction=Jurisdiction(unit.lat, unit.lng, unit.jurisdiction_km),
+        jurisdiction=responsible_jurisdiction(order, level=level),
         exclude=frozenset(declined.values_list("team_id", flat=True)),
         limit=limit,
     )
+
+
+def search_level(user: User | None) -> int | None:
+    """How high a dispatcher's search reaches: their own unit's level (a superuser's, the center's)."""
+    if user is None or not user.is_authenticated:
+        return None
+    unit = dispatcher_unit(user)
+    return unit.level if unit is not None else (Level.CENTER if user.is_superuser else None)
 
 
 def team_candidates(order: Order, *, limit: int | None = None, for_user: User | None = None) -> Match:
@@ -256,11 +294,14 @@ def team_candidates(order: Order, *, limit: int | None = None, for_user: User | 
     Asked by a dispatcher, the search reaches as wide as the dispatcher's own unit when that is
     higher than the order's level: the center's console sees the whole district's teams.
     """
-    level = None
-    if for_user is not None and for_user.is_authenticated:
-        unit = dispatcher_unit(for_user)
-        level = unit.level if unit is not None else (Level.CENTER if for_user.is_superuser else None)
-    return search(match_query(order, limit=limit if limit is not None else settings.MATCH_LIMIT, level=level))
+    limit = limit if limit is not None else settings.MATCH_LIMIT
+    return search(match_query(order, limit=limit, level=search_level(for_user)))
+
+
+def teams_outside_reach(order: Order, teams: list[Team], *, for_user: User | None) -> list[int]:
+    """The teams that lie outside the jurisdiction the user's candidate search covers for this order."""
+    jurisdiction = responsible_jurisdiction(order, level=search_level(for_user))
+    return [t.pk for t in teams if not in_jurisdiction(jurisdiction, t.home_lat, t.home_lng)]
 
 
 @dataclass

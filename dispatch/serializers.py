@@ -11,9 +11,11 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.fields import DateTimeField, IdField, NumberField
+
 from .choices import DispatchMode
 from .models import Offer, Order, Transition
-from .selectors import is_dispatcher, placed_by, team_ids_of
+from .selectors import dispatcher_unit, is_dispatcher, placed_by, team_ids_of
 
 
 @dataclass(frozen=True)
@@ -21,19 +23,35 @@ class Viewer:
     """Who is looking, decided once per request: it sets what of an order they may read."""
 
     user: AbstractBaseUser
-    staff: bool
+    superuser: bool
+    # The subtree the viewer dispatches for (selectors.acts_on), read once per request.
+    unit_path: str | None
     team_ids: frozenset[int]
 
     @classmethod
     def of(cls, user: AbstractBaseUser) -> "Viewer":
-        return cls(user=user, staff=user.is_superuser or is_dispatcher(user), team_ids=frozenset(team_ids_of(user)))
+        unit = dispatcher_unit(user) if is_dispatcher(user) else None
+        return cls(
+            user=user,
+            superuser=user.is_superuser,
+            unit_path=unit.path if unit is not None else None,
+            team_ids=frozenset(team_ids_of(user)),
+        )
+
+    def is_staff_of(self, order: Order) -> bool:
+        return self.superuser or (self.unit_path is not None and order.station.path.startswith(self.unit_path))
 
     def owns(self, order: Order) -> bool:
         return placed_by(order, self.user)
 
     def sees_contact(self, order: Order) -> bool:
         # Privacy staging: a team learns who and where exactly only once it has accepted.
-        return self.staff or self.owns(order) or (order.team_id is not None and order.team_id in self.team_ids)
+        # The same rule as selectors.sees_private_details, with the viewer read once.
+        return (
+            self.is_staff_of(order)
+            or self.owns(order)
+            or (order.team_id is not None and order.team_id in self.team_ids)
+        )
 
 
 def viewer_of(context: dict[str, Any]) -> Viewer:
@@ -88,6 +106,7 @@ class OrderSerializer(serializers.ModelSerializer):
     offers = serializers.SerializerMethodField()
     history = serializers.SerializerMethodField()
     distance_km = serializers.SerializerMethodField()
+    photos = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
@@ -115,6 +134,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "checkin_code",
             "reject_reason",
             "summary",
+            "photos",
             "rating",
             "comment",
             "publicity_consent",
@@ -132,7 +152,7 @@ class OrderSerializer(serializers.ModelSerializer):
     def get_offers(self, order: Order) -> list[dict[str, Any]]:
         viewer = viewer_of(self.context)
         offers = order.offers.all()
-        if not (viewer.staff or viewer.owns(order)):
+        if not (viewer.is_staff_of(order) or viewer.owns(order)):
             offers = [o for o in offers if o.team_id in viewer.team_ids]
         return [OFFER_ROW.to_representation(o) for o in offers]
 
@@ -143,10 +163,17 @@ class OrderSerializer(serializers.ModelSerializer):
         for t in order.transitions.all():
             # Teams do not read staff-only notes, nor what happened to other teams' offers.
             hidden = t.internal or (t.offer_id and t.offer.team_id not in viewer.team_ids)
-            if hidden and not (viewer.staff or viewer.owns(order)):
+            if hidden and not (viewer.is_staff_of(order) or viewer.owns(order)):
                 continue
             rows.append(t)
         return [HISTORY_ROW.to_representation(t) for t in rows]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_photos(self, order: Order) -> list[str]:
+        """Addresses of the completion photos, for those who may see them (they answer only to them)."""
+        if not viewer_of(self.context).sees_contact(order):
+            return []
+        return [photo.image.url for photo in order.photos.all()]
 
     def get_distance_km(self, order: Order) -> float | None:
         """For a team member: how far the order is from the team's home base."""
@@ -163,7 +190,7 @@ class OrderSerializer(serializers.ModelSerializer):
         if not viewer.sees_contact(order):
             for name in ("contact_name", "contact_phone", "address", "lat", "lng", "description"):
                 data[name] = None
-        if not (viewer.staff or viewer.owns(order)):
+        if not (viewer.is_staff_of(order) or viewer.owns(order)):
             # The citizen shows the code on site; a team must not be able to check in from afar.
             data["checkin_code"] = None
             data["reject_reason"] = None
@@ -187,15 +214,15 @@ class OfferWithOrderSerializer(OfferSerializer):
 
 
 class OrderCreateSerializer(serializers.Serializer):
-    category = serializers.IntegerField(min_value=1)
-    item = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    category = IdField()
+    item = IdField(required=False, allow_null=True)
     description = serializers.CharField(max_length=2000)
-    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
-    lng = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
-    station = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    lat = NumberField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lng = NumberField(min_value=-180, max_value=180, required=False, allow_null=True)
+    station = IdField(required=False, allow_null=True)
     address = serializers.CharField(max_length=200)
-    window_start = serializers.DateTimeField()
-    window_end = serializers.DateTimeField()
+    window_start = DateTimeField()
+    window_end = DateTimeField()
     contact_name = serializers.CharField(max_length=50)
     contact_phone = serializers.RegexField(
         r"^\+?[0-9][0-9 -]{4,18}[0-9]$",
@@ -213,7 +240,7 @@ class OrderCreateSerializer(serializers.Serializer):
 
 class DispatchSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=DispatchMode.choices)
-    teams = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=50)
+    teams = serializers.ListField(child=IdField(), min_length=1, max_length=50)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
@@ -222,13 +249,13 @@ class NoteSerializer(serializers.Serializer):
 
 
 class StartSerializer(serializers.Serializer):
-    lat = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True)
-    lng = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True)
+    lat = NumberField(min_value=-90, max_value=90, required=False, allow_null=True)
+    lng = NumberField(min_value=-180, max_value=180, required=False, allow_null=True)
     qr = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
 class HoursLineSerializer(serializers.Serializer):
-    volunteer = serializers.IntegerField(min_value=1)
+    volunteer = IdField()
     hours = serializers.DecimalField(max_digits=4, decimal_places=1, min_value=Decimal("0.5"))
 
 
@@ -283,6 +310,12 @@ class MatchSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.Serializer):
+    """An event of the stream's log: these three fields, then the event's own payload."""
+
     seq = serializers.IntegerField()
     type = serializers.CharField()
     at = serializers.DateTimeField()
+
+
+class EventQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0, help_text="A sequence number.")

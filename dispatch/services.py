@@ -24,6 +24,7 @@ from .errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFou
 from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, StaffProfile, TeamCell, Transition, Unit
 from .selectors import (
     BUSY_STATES,
+    acts_on,
     dispatcher_unit,
     is_dispatcher,
     orders_visible_to,
@@ -34,6 +35,7 @@ from .selectors import (
     team_ids_of,
     team_load,
     team_loads,
+    teams_outside_reach,
 )
 
 M = TypeVar("M", bound=models.Model)
@@ -254,6 +256,13 @@ def _require_dispatcher(user: AbstractBaseUser) -> None:
         raise Forbidden(_("Only dispatchers may do this."))
 
 
+def require_dispatcher_of(user: AbstractBaseUser, order: Order) -> None:
+    """403 unless the user dispatches for the order's station (their unit's subtree)."""
+    _require_dispatcher(user)
+    if not acts_on(user, order.station):
+        raise Forbidden(_("Order %(id)s is outside your unit's area.") % {"id": order.pk}, code="outside_your_unit")
+
+
 def _require_member(user: AbstractBaseUser, team_id: int | None) -> None:
     if team_id is None or team_id not in team_ids_of(user):
         raise Forbidden(_("Only the accepting team may do this."))
@@ -317,7 +326,7 @@ def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
 # --- services -----------------------------------------------------------------
 
 
-def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any]) -> list[Team]:
+def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any], *, user: AbstractBaseUser) -> list[Team]:
     if mode not in DispatchMode.values:
         raise InvalidInput(_("Unknown dispatch mode."), fields={"mode": [_("Choose directed, broadcast or cascade.")]})
     try:
@@ -339,7 +348,14 @@ def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any]) -> list[Te
             _("Some teams are unknown, inactive or do not serve this category."),
             fields={"teams": [_("Not eligible: %(ids)s") % {"ids": ", ".join(map(str, missing))}]},
         )
-    return [teams[i] for i in ids]
+    chosen = [teams[i] for i in ids]
+    outside = teams_outside_reach(order, chosen, for_user=user)
+    if outside:
+        raise InvalidInput(
+            _("Some teams lie outside the area your unit dispatches to."),
+            fields={"teams": [_("Outside your area: %(ids)s") % {"ids": ", ".join(map(str, outside))}]},
+        )
+    return chosen
 
 
 def _dispatch(order: Order, teams: list[Team], *, mode: str, by: AbstractBaseUser | None, note: str = "") -> None:
@@ -363,10 +379,10 @@ def order_dispatch(
     *, order_id: int, user: AbstractBaseUser, mode: str, team_ids: Iterable[Any], note: str = ""
 ) -> Order:
     """Offer the order to teams: one (directed), several at once (broadcast) or one after another (cascade)."""
-    _require_dispatcher(user)
     with transaction.atomic():
         order = lock_order(order_id)
-        teams = _clean_team_ids(order, mode, team_ids)
+        require_dispatcher_of(user, order)
+        teams = _clean_team_ids(order, mode, team_ids, user=user)
         _dispatch(order, teams, mode=mode, by=user, note=note)
     return order
 
@@ -483,9 +499,9 @@ def offer_expire(*, offer_id: int) -> Order | None:
 
 def order_recall(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Order:
     """Take a dispatched order back before any team accepts it."""
-    _require_dispatcher(user)
     with transaction.atomic():
         order = lock_order(order_id)
+        require_dispatcher_of(user, order)
         ensure_can(order, "recall")
         _withdraw_pending(order, by=user, note=gettext_noop("Recalled by the dispatcher."))
         order_transition(order, "recall", by=user, note=note)
@@ -494,11 +510,11 @@ def order_recall(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Or
 
 def order_reject(*, order_id: int, user: AbstractBaseUser, note: str) -> Order:
     """Refuse an order. The reason stays with staff and the citizen; it is never shown publicly."""
-    _require_dispatcher(user)
     if not note or not note.strip():
         raise InvalidInput(_("Give a reason for the rejection."), fields={"note": [_("This field is required.")]})
     with transaction.atomic():
         order = lock_order(order_id)
+        require_dispatcher_of(user, order)
         order_transition(order, "reject", by=user, note=note.strip(), internal=True, reason=note.strip())
     return order
 
@@ -507,7 +523,9 @@ def order_cancel(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Or
     """The citizen (or a dispatcher) calls the order off before service starts."""
     with transaction.atomic():
         order = lock_order(order_id)
-        if not (placed_by(order, user) or is_dispatcher(user)):
+        if is_dispatcher(user):
+            require_dispatcher_of(user, order)
+        elif not placed_by(order, user):
             raise Forbidden(_("Only the citizen who placed the order or a dispatcher may cancel it."))
         ensure_can(order, "cancel")
         _withdraw_pending(order, by=user, note=gettext_noop("The order was cancelled."))

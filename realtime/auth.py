@@ -4,6 +4,7 @@ from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
+from channels.security.websocket import AllowedHostsOriginValidator
 from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 from django.contrib.auth.models import AnonymousUser
 
@@ -45,3 +46,28 @@ class _StreamSessionMiddleware(SessionMiddleware):
 def TokenOrSessionAuthMiddleware(inner):  # noqa: N802 - named like the Channels stacks it wraps
     """Channels' AuthMiddlewareStack (the session's user), with `?token=` taking precedence."""
     return CookieMiddleware(_StreamSessionMiddleware(AuthMiddleware(_TokenMiddleware(inner))))
+
+
+def _has_token(scope) -> bool:
+    return "token" in parse_qs(scope.get("query_string", b"").decode())
+
+
+def _has_origin(scope) -> bool:
+    return any(name == b"origin" for name, _value in scope.get("headers", []))
+
+
+def TokenOrOriginValidator(inner):  # noqa: N802 - named like the Channels validator it wraps
+    """Channels' origin check, except for a connection that brings a token and no Origin.
+
+    The origin check keeps other sites from riding on a browser's session cookie, and every
+    browser sends an Origin; phone apps and most client libraries send none, and a token
+    proves itself (a wrong one is closed like any anonymous connection).
+    """
+    checked = AllowedHostsOriginValidator(inner)
+
+    async def validate(scope, receive, send):
+        if _has_token(scope) and not _has_origin(scope):
+            return await inner(scope, receive, send)
+        return await checked(scope, receive, send)
+
+    return validate

@@ -23,6 +23,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from common import jsonparse
+
 from . import groups as g
 from .keeper import keeper, rights
 from .log import Row, live_row, tail
@@ -143,6 +145,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
                 # Redis is down; its group membership expires by itself.
                 logger.info("could not leave group %s", name)
         self.joined = frozenset()
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        """A client's message, read without recursion; anything malformed is no request at all."""
+        try:
+            return jsonparse.loads(text_data)
+        except ValueError:
+            return None
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "resume":

@@ -1,6 +1,8 @@
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import AllowAny
 
+from common.fields import ID_IN_PATH
+
 from .models import Category, ServiceItem
 
 
@@ -28,4 +30,5 @@ class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [AllowAny]
     pagination_class = None
     filterset_fields = ["code"]
+    lookup_value_regex = ID_IN_PATH
     queryset = Category.objects.filter(active=True).prefetch_related("items")

@@ -14,13 +14,21 @@ from django.db.models import ExpressionWrapper, F, FloatField
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from geopy.distance import geodesic
 
 from dispatch.choices import Level, Priority
 from dispatch.errors import Conflict, Forbidden, InvalidInput
-from dispatch.matching import bounding_box
+from dispatch.matching import Jurisdiction, bounding_box, in_jurisdiction
 from dispatch.models import Order, Transition, Unit
-from dispatch.selectors import is_dispatcher, placed_by
-from dispatch.services import auto_dispatch_later, lock_order, order_groups, order_summary, order_transition
+from dispatch.selectors import acts_on, is_dispatcher, placed_by
+from dispatch.services import (
+    auto_dispatch_later,
+    lock_order,
+    order_groups,
+    order_summary,
+    order_transition,
+    require_dispatcher_of,
+)
 from realtime import events
 
 from .models import Category, Citizen, ServiceItem
@@ -41,6 +49,12 @@ def nearest_station(lat: float, lng: float) -> Unit | None:
         .order_by("d2", "pk")
         .first()
     )
+
+
+def serves_place(station: Unit, lat: float, lng: float) -> bool:
+    """Whether the place lies in the jurisdiction of the station or of a unit above it."""
+    units = Unit.objects.filter(pk__in=station.path_ids).only("lat", "lng", "jurisdiction_km")
+    return any(in_jurisdiction(Jurisdiction(u.lat, u.lng, u.jurisdiction_km), lat, lng) for u in units)
 
 
 def _fingerprint(data: dict[str, Any]) -> str:
@@ -131,6 +145,18 @@ def order_place(
             )
     if lat is None or lng is None:
         lat, lng = station.lat, station.lng
+    elif not serves_place(station, lat, lng):
+        far = _("This place is %(km).1f km from %(station)s, outside the area the practice network serves there.") % {
+            "km": geodesic((lat, lng), (station.lat, station.lng)).km,
+            "station": station.name,
+        }
+        raise InvalidInput(far, code="place_outside_area", fields={"lat": [far], "lng": [far]})
+    if citizen is None and not acts_on(user, station):
+        raise InvalidInput(
+            _("%(station)s is outside your unit's area.") % {"station": station.name},
+            code="outside_your_unit",
+            fields={"station": [_("Choose a station of your own unit.")]},
+        )
 
     try:
         with transaction.atomic():
@@ -199,8 +225,10 @@ def order_evaluate(
     with transaction.atomic():
         order = lock_order(order_id)
         if not placed_by(order, user):
-            # Staff who placed an order on a citizen's behalf may record the rating the citizen gave.
             raise Forbidden(_("Only the citizen who placed the order may rate it."))
+        if order.citizen_id is None or order.citizen.user_id != user.pk:
+            # Staff who placed an order on a citizen's behalf may record the rating the citizen gave.
+            require_dispatcher_of(user, order)
         order_transition(
             order,
             "evaluate",

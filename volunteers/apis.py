@@ -1,5 +1,6 @@
 from rest_framework import mixins, serializers, viewsets
 
+from common.fields import ID_IN_PATH, LocalTimeField
 from dispatch.selectors import teams_visible_to
 
 from .models import Membership, Team
@@ -22,6 +23,8 @@ class MemberSerializer(serializers.ModelSerializer):
 
 class TeamSerializer(serializers.ModelSerializer):
     members = serializers.SerializerMethodField()
+    available_from = LocalTimeField(read_only=True)
+    available_to = LocalTimeField(read_only=True)
 
     class Meta:
         model = Team
@@ -52,6 +55,7 @@ class TeamViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Gen
 
     serializer_class = TeamSerializer
     filterset_fields = ["unit", "active", "categories"]
+    lookup_value_regex = ID_IN_PATH
 
     def get_queryset(self):
         return (

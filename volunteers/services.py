@@ -5,12 +5,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from geopy.distance import geodesic
 
+from common.uploads import PhotoRejected, photo_clean
 from dispatch.errors import Forbidden, InvalidInput, PayloadTooLarge
 from dispatch.models import Order, OrderPhoto
 from dispatch.selectors import team_ids_of
@@ -107,6 +109,14 @@ def _clean_hours(order: Order, hours: list[dict[str, Any]]) -> list[tuple[int, D
     return rows
 
 
+def _photo(upload: UploadedFile) -> ContentFile:
+    try:
+        return photo_clean(upload)
+    except PhotoRejected as exc:
+        error = PayloadTooLarge if exc.code == "too_large" else InvalidInput
+        raise error(exc.messages[0], fields={"photos": exc.messages}) from None
+
+
 def order_complete(
     *,
     order_id: int,
@@ -121,13 +131,7 @@ def order_complete(
         raise InvalidInput(
             _("Too many photos."), fields={"photos": [_("At most %(n)d.") % {"n": settings.PHOTO_MAX_COUNT}]}
         )
-    for photo in photos:
-        if photo.size > settings.PHOTO_MAX_BYTES:
-            raise PayloadTooLarge(
-                _("Photo %(name)s is larger than %(mb).0f MB.")
-                % {"name": photo.name, "mb": settings.PHOTO_MAX_BYTES / 2**20},
-                fields={"photos": [_("Too large.")]},
-            )
+    cleaned = [_photo(photo) for photo in photos]
     summary = (summary or "").strip()
     if not summary:
         raise InvalidInput(_("Describe the service."), fields={"summary": [_("This field is required.")]})
@@ -144,7 +148,7 @@ def order_complete(
         ServiceRecord.objects.bulk_create(
             ServiceRecord(volunteer_id=v, team_id=order.team_id, order=order, hours=h) for v, h in rows
         )
-        for photo in photos:
+        for photo in cleaned:
             OrderPhoto.objects.create(order=order, image=photo)
     return order
 

@@ -3,11 +3,12 @@
 import os
 
 from .base import *  # noqa: F403
-from .base import REST_FRAMEWORK, env
+from .base import PRIVATE_FILES_URL, REST_FRAMEWORK, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "private": {"BACKEND": "django.core.files.storage.InMemoryStorage", "OPTIONS": {"base_url": PRIVATE_FILES_URL}},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 REST_FRAMEWORK = {

@@ -50,6 +50,21 @@ def test_a_page_opens_the_stream_with_its_session_cookie(story):
     assert opens("/ws/v1/stream/", headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)])
 
 
+def test_a_phone_app_with_a_token_and_no_origin_header_is_let_in(story):
+    assert opens(f"/ws/v1/stream/?token={token_for(story.team_leader)}", headers=[])
+
+
+def test_a_session_cookie_without_an_origin_header_is_refused(story):
+    browser = Client()
+    browser.force_login(story.dispatcher)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}".encode()
+    assert not opens("/ws/v1/stream/", headers=[(b"cookie", cookie)])
+
+
+def test_a_wrong_token_without_an_origin_header_is_refused(story):
+    assert not opens("/ws/v1/stream/?token=not-a-token", headers=[])
+
+
 def test_a_page_from_another_site_is_refused_even_with_a_valid_token(story):
     key = token_for(story.team_leader)
     assert not opens(f"/ws/v1/stream/?token={key}", headers=[(b"origin", b"https://evil.example")])

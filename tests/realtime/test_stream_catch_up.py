@@ -124,6 +124,24 @@ def test_a_resume_message_sends_the_log_again_from_the_given_seq(story):
     async_to_sync(scenario)()
 
 
+def test_a_deeply_nested_message_is_ignored_and_the_connection_still_serves(story):
+    key = token_for(story.team_leader)
+    story.dispatching()
+    mine = team_seqs(story.team)
+
+    async def scenario():
+        stream = communicator(f"/ws/v1/stream/?token={key}&after=0")
+        assert (await stream.connect())[0]
+        await read_until(stream, is_heartbeat)
+        await stream.send_to(text_data="[" * 100_000 + "]" * 100_000)
+        await stream.send_to(text_data='{"type": "resume", "after": ' + "[" * 50_000)
+        await stream.send_json_to({"type": "resume", "after": mine[0]})
+        assert seqs(await read_until(stream, is_heartbeat)) == mine[1:]
+        await stream.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_a_client_connecting_without_a_seq_gets_only_what_happens_from_then_on(story):
     key = token_for(story.team_leader)
     story.dispatching()
