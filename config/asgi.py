@@ -26,6 +26,11 @@ from dispatch.sweeper import start_in_process_sweeps  # noqa: E402
 
 start_in_process_sweeps()
 
+# Under daphne, Django (not Twisted) reads form bodies (config/http_server.py says why).
+from config.http_server import install as leave_form_bodies_to_django  # noqa: E402
+
+leave_form_bodies_to_django()
+
 # Under daphne, a pushed event leaves for the phone when it is sent (realtime/transport.py says why).
 from realtime.transport import install as send_writes_at_once  # noqa: E402
 

@@ -51,7 +51,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     has_body = "requestBody" in operation or method in ("post", "put", "patch")
     if has_body or any(p.get("in") == "query" for p in parameters):
         statuses.append("400")
-    if any(p.get("in") == "path" for p in parameters):
+    # A page past the last (DRF's pagination) is a 404 too.
+    if any(p.get("in") == "path" or p.get("name") == "page" for p in parameters):
         statuses.append("404")
     if method == "post" and path != "/api/v1/auth/token/":
         statuses.append("409")

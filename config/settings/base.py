@@ -184,7 +184,7 @@ USE_TZ = True
 
 # --- Static and uploaded files -------------------------------------------
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 # Uploads are private: no web server serves MEDIA_ROOT; the API hands each file to those who may see it.

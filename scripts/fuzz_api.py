@@ -1,0 +1,186 @@
+"""make fuzz: schemathesis against the API's own schema, on a live server, once for each role.
+
+A fresh database (SQLite by default; a `<name>_fuzz` database beside DATABASE_URL's on
+PostgreSQL) gets the demo district; daphne serves it with DEBUG off and the rate limits raised
+so that no write is hidden behind a 429; then schemathesis runs every operation as the
+citizen, an institute's dispatcher, the center's dispatcher, a team leader and an anonymous
+client, with a fixed seed and a bounded number of examples. It fails on any server error,
+any answer that does not match the schema, and any status code the schema does not list.
+
+    python scripts/fuzz_api.py [--max-examples N] [--seed S] [--role NAME ...]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
+
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+import django  # noqa: E402
+
+django.setup()
+from dispatch.demo import CITIZEN_PHONE, DEMO_PASSWORD, DISPATCHER_PHONE, leader_phone  # noqa: E402
+
+# The roles of the issue, each as the phone it signs in with (None: anonymous).
+ROLES = {
+    "citizen": CITIZEN_PHONE,
+    "institute-dispatcher": "13900000001",
+    "center-dispatcher": DISPATCHER_PHONE,
+    "team-leader": leader_phone(1),
+    "anonymous": None,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fuzz_database(tmp: Path) -> str:
+    """A fresh, empty database for this run, of the kind DATABASE_URL names."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        return f"sqlite:///{tmp / 'fuzz.sqlite3'}"
+    import psycopg
+
+    parts = urlparse(url)
+    name = f"{parts.path.lstrip('/') or 'civic'}_fuzz"
+    with psycopg.connect(urlunparse(parts._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunparse(parts._replace(path=f"/{name}"))
+
+
+def server_env(database_url: str, tmp: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "false",
+        "DATABASE_URL": database_url,
+        "MEDIA_ROOT": str(tmp / "media"),
+        # Throttling must not hide the write endpoints from the fuzzer.
+        "THROTTLE_AUTH": "100000/min",
+        "THROTTLE_ORDER_PLACE": "100000/min",
+        # Timers run in the server's process: nothing is left queued in a shared broker.
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "SWEEP_IN_PROCESS": "false",
+        "LOG_LEVEL": "ERROR",
+    }
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.3)
+    raise SystemExit(f"the server did not answer {url} within {timeout:.0f} s")
+
+
+def token(base: str, phone: str) -> str:
+    body = json.dumps({"phone": phone, "password": DEMO_PASSWORD}).encode()
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/token/", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["token"]
+
+
+def fuzz(base: str, role: str, phone: str | None, args: argparse.Namespace, reports: Path) -> bool:
+    headers = ["-H", f"Authorization: Token {token(base, phone)}"] if phone else []
+    command = [
+        str(BIN / "schemathesis"),
+        "run",
+        f"{base}/api/schema/",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        str(args.max_examples),
+        "--seed",
+        str(args.seed),
+        "--workers",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--suppress-health-check",
+        "all",
+        "--no-color",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(reports / f"{role}.xml"),
+        *headers,
+    ]
+    print(f"\n==== schemathesis as {role} ====", flush=True)
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT)
+    print(f"---- {role}: {'clean' if done.returncode == 0 else 'FAILED'} in {time.monotonic() - started:.0f} s")
+    return done.returncode == 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("FUZZ_MAX_EXAMPLES", 25)))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", 2026)))
+    parser.add_argument("--role", action="append", choices=sorted(ROLES), help="only these roles (default: all)")
+    parser.add_argument("--reports", type=Path, default=ROOT / "fuzz-reports", help="JUnit reports, one per role")
+    args = parser.parse_args()
+    args.reports.mkdir(parents=True, exist_ok=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix="civic-fuzz-"))
+    env = server_env(fuzz_database(tmp), tmp)
+    print("==== preparing the fuzz database (migrate, demo district) ====", flush=True)
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_demo", "--orders", "40")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    results = {}
+    try:
+        wait_for(f"{base}/api/v1/categories/", server)
+        for role in args.role or ROLES:
+            results[role] = fuzz(base, role, ROLES[role], args, args.reports)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    failed = [role for role, ok in results.items() if not ok]
+    print(
+        f"\nfuzz: {len(results) - len(failed)} passed, {len(failed)} failed"
+        + (f" ({', '.join(failed)})" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
