@@ -21,7 +21,7 @@ from django.db.models.functions import TruncDate
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -149,7 +149,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         parameters=[CandidateQuerySerializer],
-        responses=CandidateSerializer(many=True),
+        responses=PolymorphicProxySerializer(
+            component_name="Candidates",
+            serializers=[CandidateSerializer(many=True), MatchSerializer],
+            resource_type_field_name=None,
+            many=False,
+        ),
         description=_(
             "Eligible teams, best first. With explain=true the answer is an object that also says how far "
             "the search went and, when no team qualifies, why."
