@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: venv run test bench lint migrate seed messages clean
+.PHONY: venv run test fuzz check bench lint migrate seed messages clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -29,6 +29,16 @@ run: seed
 test: venv
 	$(PY) -m pytest --ds=config.settings.test
 
+# schemathesis against the API's schema on a live server, once per role (scripts/fuzz_api.py).
+fuzz: venv
+	$(PY) scripts/fuzz_api.py $(FUZZ_ARGS)
+
+# The checks CI makes besides the tests: lint, Django's system checks, the schema without warnings.
+check: lint
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -43,4 +53,4 @@ messages: venv
 	$(PY) manage.py compilemessages --ignore '.venv/*'
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 staticfiles fuzz-reports

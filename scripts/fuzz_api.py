@@ -28,6 +28,7 @@ from urllib.parse import urlparse, urlunparse
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
+SUMMARY_LINES = 30
 
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -111,9 +112,9 @@ def token(base: str, phone: str) -> str:
         return json.load(response)["token"]
 
 
-def fuzz(base: str, role: str, phone: str | None, args: argparse.Namespace, reports: Path) -> bool:
+def fuzz_command(base: str, role: str, phone: str | None, args: argparse.Namespace) -> list[str]:
     headers = ["-H", f"Authorization: Token {token(base, phone)}"] if phone else []
-    command = [
+    return [
         str(BIN / "schemathesis"),
         "run",
         f"{base}/api/schema/",
@@ -133,30 +134,55 @@ def fuzz(base: str, role: str, phone: str | None, args: argparse.Namespace, repo
         "--report",
         "junit",
         "--report-junit-path",
-        str(reports / f"{role}.xml"),
+        str(args.reports / f"{role}.xml"),
         *headers,
     ]
-    print(f"\n==== schemathesis as {role} ====", flush=True)
-    started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT)
-    print(f"---- {role}: {'clean' if done.returncode == 0 else 'FAILED'} in {time.monotonic() - started:.0f} s")
-    return done.returncode == 0
+
+
+def fuzz_all(base: str, roles: list[str], args: argparse.Namespace) -> dict[str, bool]:
+    """Run the roles two at a time (one per core); print each role's whole output when it ends."""
+    waiting = [(role, fuzz_command(base, role, ROLES[role], args)) for role in roles]
+    running: list[tuple[str, subprocess.Popen, float]] = []
+    results = {}
+    while waiting or running:
+        while waiting and len(running) < args.parallel:
+            role, command = waiting.pop(0)
+            log = (args.reports / f"{role}.log").open("w+")
+            process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            running.append((role, process, time.monotonic()))
+        for entry in list(running):
+            role, process, started = entry
+            if process.poll() is None:
+                continue
+            running.remove(entry)
+            results[role] = process.returncode == 0
+            print(f"\n==== schemathesis as {role} ====")
+            print((args.reports / f"{role}.log").read_text(errors="replace"))
+            print(
+                f"---- {role}: {'clean' if results[role] else 'FAILED'} in {time.monotonic() - started:.0f} s",
+                flush=True,
+            )
+        time.sleep(0.2)
+    return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("FUZZ_MAX_EXAMPLES", 25)))
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("FUZZ_MAX_EXAMPLES", 6)))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", 2026)))
     parser.add_argument("--role", action="append", choices=sorted(ROLES), help="only these roles (default: all)")
+    parser.add_argument("--parallel", type=int, default=2, help="roles fuzzed at once")
     parser.add_argument("--reports", type=Path, default=ROOT / "fuzz-reports", help="JUnit reports, one per role")
     args = parser.parse_args()
     args.reports.mkdir(parents=True, exist_ok=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="civic-fuzz-"))
     env = server_env(fuzz_database(tmp), tmp)
+    started = time.monotonic()
     print("==== preparing the fuzz database (migrate, demo district) ====", flush=True)
     manage(env, "migrate", "--noinput")
     manage(env, "seed_demo", "--orders", "40")
+    print(f"ready in {time.monotonic() - started:.0f} s", flush=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -165,11 +191,9 @@ def main() -> int:
         env=env,
         start_new_session=True,
     )
-    results = {}
     try:
         wait_for(f"{base}/api/v1/categories/", server)
-        for role in args.role or ROLES:
-            results[role] = fuzz(base, role, ROLES[role], args, args.reports)
+        results = fuzz_all(base, args.role or list(ROLES), args)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -41,7 +41,7 @@ ROLES = (
 class Row:
     name: str
     method: str
-    path: str  # {order}, {offer}, {team}, {photo} are filled in
+    path: str  # under /api/v1; {order}, {offer}, {team} are filled in, {photo} is the photo's own address
     state: str  # the state the order is driven to first
     expect: tuple[int, ...]  # one status per role, in ROLES order
     body: Any = None
@@ -50,34 +50,34 @@ class Row:
 def row(name, method, path, state, statuses, body=None) -> Row:
     expect = tuple(int(s) for s in statuses.split())
     assert len(expect) == len(ROLES), name
-    return Row(name, method, path, state, expect, body)
+    return Row(name, method, path if path.startswith("{") else f"/api/v1{path}", state, expect, body)
 
 
 # fmt: off
-#            name            method  path                                 state          anon cit oth  lead olead stat ostat cent media
+# name, method, path, state, then the statuses of: anon cit oth lead olead stat ostat cent media
 TABLE = [
-    row("menu",              "get",  "/api/v1/categories/",               "dispatching", "200 200 200 200 200 200 200 200 200"),
-    row("orders",            "get",  "/api/v1/orders/",                   "dispatching", "401 200 200 200 200 200 200 200 200"),
-    row("order",             "get",  "/api/v1/orders/{order}/",           "dispatching", "401 200 404 200 404 200 404 200 404"),
-    row("candidates",        "get",  "/api/v1/orders/{order}/candidates/", "submitted",  "401 403 404 404 404 200 404 200 404"),
-    row("events",            "get",  "/api/v1/orders/{order}/events/",    "dispatching", "401 200 404 200 404 200 404 200 404"),
-    row("place",             "post", "/api/v1/orders/",                   "dispatching", "401 201 201 403 403 201 400 201 403", "order"),
-    row("dispatch",          "post", "/api/v1/orders/{order}/dispatch/",  "submitted",   "401 403 404 404 404 200 404 200 404", "team"),
-    row("recall",            "post", "/api/v1/orders/{order}/recall/",    "dispatching", "401 403 404 403 404 200 404 200 404", {}),
-    row("reject",            "post", "/api/v1/orders/{order}/reject/",    "submitted",   "401 403 404 404 404 200 404 200 404", {"note": "超出服务范围"}),
-    row("cancel",            "post", "/api/v1/orders/{order}/cancel/",    "submitted",   "401 200 404 404 404 200 404 200 404", {}),
-    row("abandon",           "post", "/api/v1/orders/{order}/abandon/",   "accepted",    "401 403 404 200 404 403 404 403 404", {}),
-    row("start",             "post", "/api/v1/orders/{order}/start/",     "accepted",    "401 403 404 200 404 403 404 403 404", "code"),
-    row("complete",          "post", "/api/v1/orders/{order}/complete/",  "in_service",  "401 403 404 200 404 403 404 403 404", "hours"),
-    row("evaluate",          "post", "/api/v1/orders/{order}/evaluate/",  "completed",   "401 200 404 403 404 403 404 403 404", {"rating": 5}),
-    row("photo",             "get",  "{photo}",                           "completed",   "401 200 404 200 404 200 404 200 404"),
-    row("offers",            "get",  "/api/v1/offers/",                   "dispatching", "401 200 200 200 200 200 200 200 200"),
-    row("offer",             "get",  "/api/v1/offers/{offer}/",           "dispatching", "401 404 404 200 404 200 404 200 404"),
-    row("accept",            "post", "/api/v1/offers/{offer}/accept/",    "dispatching", "401 404 404 200 404 403 404 403 404", {}),
-    row("decline",           "post", "/api/v1/offers/{offer}/decline/",   "dispatching", "401 404 404 200 404 403 404 403 404", {}),
-    row("teams",             "get",  "/api/v1/teams/",                    "dispatching", "401 200 200 200 200 200 200 200 200"),
-    row("team",              "get",  "/api/v1/teams/{team}/",             "dispatching", "401 404 404 200 404 200 404 200 404"),
-    row("stats",             "get",  "/api/v1/stats/",                    "dispatching", "401 403 403 403 403 200 200 200 403"),
+    row("menu", "get", "/categories/", "dispatching", "200 200 200 200 200 200 200 200 200"),
+    row("orders", "get", "/orders/", "dispatching", "401 200 200 200 200 200 200 200 200"),
+    row("order", "get", "/orders/{order}/", "dispatching", "401 200 404 200 404 200 404 200 404"),
+    row("candidates", "get", "/orders/{order}/candidates/", "submitted", "401 403 404 404 404 200 404 200 404"),
+    row("events", "get", "/orders/{order}/events/", "dispatching", "401 200 404 200 404 200 404 200 404"),
+    row("place", "post", "/orders/", "dispatching", "401 201 201 403 403 201 400 201 403", "order"),
+    row("dispatch", "post", "/orders/{order}/dispatch/", "submitted", "401 403 404 404 404 200 404 200 404", "team"),
+    row("recall", "post", "/orders/{order}/recall/", "dispatching", "401 403 404 403 404 200 404 200 404", {}),
+    row("reject", "post", "/orders/{order}/reject/", "submitted", "401 403 404 404 404 200 404 200 404", "reason"),
+    row("cancel", "post", "/orders/{order}/cancel/", "submitted", "401 200 404 404 404 200 404 200 404", {}),
+    row("abandon", "post", "/orders/{order}/abandon/", "accepted", "401 403 404 200 404 403 404 403 404", {}),
+    row("start", "post", "/orders/{order}/start/", "accepted", "401 403 404 200 404 403 404 403 404", "code"),
+    row("complete", "post", "/orders/{order}/complete/", "in_service", "401 403 404 200 404 403 404 403 404", "hours"),
+    row("evaluate", "post", "/orders/{order}/evaluate/", "completed", "401 200 404 403 404 403 404 403 404", "stars"),
+    row("photo", "get", "{photo}", "completed", "401 200 404 200 404 200 404 200 404"),
+    row("offers", "get", "/offers/", "dispatching", "401 200 200 200 200 200 200 200 200"),
+    row("offer", "get", "/offers/{offer}/", "dispatching", "401 404 404 200 404 200 404 200 404"),
+    row("accept", "post", "/offers/{offer}/accept/", "dispatching", "401 404 404 200 404 403 404 403 404", {}),
+    row("decline", "post", "/offers/{offer}/decline/", "dispatching", "401 404 404 200 404 403 404 403 404", {}),
+    row("teams", "get", "/teams/", "dispatching", "401 200 200 200 200 200 200 200 200"),
+    row("team", "get", "/teams/{team}/", "dispatching", "401 404 404 200 404 200 404 200 404"),
+    row("stats", "get", "/stats/", "dispatching", "401 403 403 403 403 200 200 200 403"),
 ]
 # fmt: on
 
@@ -125,6 +125,10 @@ def body_for(row: Row, story, order: Order) -> Any:
         return {"mode": "directed", "teams": [story.team.pk]}
     if row.body == "code":
         return {"qr": order.checkin_code}
+    if row.body == "reason":
+        return {"note": "超出服务范围"}
+    if row.body == "stars":
+        return {"rating": 5}
     if row.body == "hours":
         return {"summary": "完成", "hours": [{"volunteer": story.team.memberships.first().volunteer_id, "hours": 1}]}
     return row.body
