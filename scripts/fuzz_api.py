@@ -75,6 +75,7 @@ def server_env(database_url: str, tmp: Path) -> dict[str, str]:
         "DJANGO_DEBUG": "false",
         "DATABASE_URL": database_url,
         "MEDIA_ROOT": str(tmp / "media"),
+        "STATIC_ROOT": str(tmp / "static"),
         # Throttling must not hide the write endpoints from the fuzzer.
         "THROTTLE_AUTH": "100000/min",
         "THROTTLE_ORDER_PLACE": "100000/min",
@@ -185,10 +186,14 @@ def main() -> int:
     print(f"ready in {time.monotonic() - started:.0f} s", flush=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # The server's access log and warnings go to a file of their own, beside the reports.
+    server_log = (args.reports / "server.log").open("wb")
     server = subprocess.Popen(
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
         cwd=ROOT,
         env=env,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
