@@ -52,7 +52,9 @@ def photo_clean(upload: Any) -> ContentFile:
             rgb = _flattened(upright)
     except PhotoRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise PhotoRejected(_("The photo has too many pixels."), code="too_many_pixels") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise PhotoRejected(
             _("%(name)s is not a JPEG, PNG, WebP or GIF photo.") % {"name": getattr(upload, "name", _("The file"))},
             code="not_a_photo",

@@ -74,6 +74,9 @@ def server_env(database_url: str, tmp: Path) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "DJANGO_DEBUG": "false",
         "DATABASE_URL": database_url,
+        # daphne serves HTTP here (production puts gunicorn in front of the API); under ASGI each
+        # request's view may run on a thread of its own, so a kept connection would outlive it.
+        "DATABASE_CONN_MAX_AGE": "0",
         "MEDIA_ROOT": str(tmp / "media"),
         "STATIC_ROOT": str(tmp / "static"),
         # Throttling must not hide the write endpoints from the fuzzer.
