@@ -89,7 +89,7 @@ class PhotoFormField(forms.FileField):
             try:
                 return photo_clean(value)
             except PhotoRejected as exc:
-                raise forms.ValidationError(exc.messages, code=exc.code) from None
+                raise forms.ValidationError(exc.messages[0], code=exc.code) from None
         return value
 
 

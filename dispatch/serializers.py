@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from common.fields import DateTimeField, IdField, NumberField
+from common.fields import MAX_ID, DateTimeField, IdField, NumberField
 
 from .choices import DispatchMode
 from .models import Offer, Order, Transition
@@ -318,4 +318,4 @@ class EventSerializer(serializers.Serializer):
 
 
 class EventQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0, help_text="A sequence number.")
+    after = serializers.IntegerField(min_value=0, max_value=MAX_ID, default=0, help_text="A sequence number.")

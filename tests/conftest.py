@@ -157,7 +157,7 @@ class Story:
         order = self.accepted()
         return field_work.order_start(order_id=order.pk, user=self.team_leader, qr=order.checkin_code)
 
-    def completed(self) -> Order:
+    def completed(self, photos: list | None = None) -> Order:
         order = self.in_service()
         volunteer = self.team.memberships.first().volunteer_id
         return field_work.order_complete(
@@ -165,6 +165,7 @@ class Story:
             user=self.team_leader,
             summary="陪同就医,顺利完成。",
             hours=[{"volunteer": volunteer, "hours": 2}],
+            photos=photos,
         )
 
     def closed(self) -> Order:

@@ -16,7 +16,6 @@ from rest_framework.test import APIClient
 from dispatch.choices import Role
 from dispatch.models import Offer, Order, OrderPhoto, Transition
 from realtime.models import Event
-from volunteers import services as field_work
 from volunteers.models import ServiceRecord
 
 from .. import factories as f
@@ -105,17 +104,9 @@ def people(story, other_citizen, other_leader, station_dispatcher, other_dispatc
 
 
 def drive(story, state: str) -> Order:
-    if state != "completed":
-        return story.in_state(state)
-    order = story.in_service()
-    volunteer = story.team.memberships.first().volunteer_id
-    return field_work.order_complete(
-        order_id=order.pk,
-        user=story.team_leader,
-        summary="完成",
-        hours=[{"volunteer": volunteer, "hours": 1}],
-        photos=[SimpleUploadedFile("site.jpg", image_bytes())],
-    )
+    if state == "completed":
+        return story.completed(photos=[SimpleUploadedFile("site.jpg", image_bytes())])
+    return story.in_state(state)
 
 
 def body_for(row: Row, story, order: Order) -> Any:
