@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: venv run test fuzz check bench lint migrate seed messages clean
+.PHONY: venv run test fuzz check bench bench-test lint migrate seed messages clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -27,7 +27,7 @@ run: seed
 	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) config.asgi:application
 
 test: venv
-	$(PY) -m pytest --ds=config.settings.test
+	$(PY) -m pytest --ds=config.settings.test $(PYTEST_ARGS)
 
 # schemathesis against the API's schema on a live server, once per role (scripts/fuzz_api.py).
 fuzz: venv
@@ -38,6 +38,10 @@ check: lint
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+# The benchmark helpers' own tests: not part of `make test`.
+bench-test: venv
+	$(PY) -m pytest --ds=config.settings.test bench/tests
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -31,12 +31,8 @@ from config.http_server import install as leave_form_bodies_to_django  # noqa: E
 
 leave_form_bodies_to_django()
 
-# Under daphne, a pushed event leaves for the phone when it is sent (realtime/transport.py says why).
-from realtime.transport import install as send_writes_at_once  # noqa: E402
+# Last, once everything the process keeps for good exists: the stream's fast path, if asked for
+# and its internals check out (realtime/fastpath.py).
+from realtime.fastpath import install_in_process  # noqa: E402
 
-send_writes_at_once()
-
-# Last, once everything the process keeps for good exists (realtime/keeper.py says why).
-from realtime.keeper import prepare_process  # noqa: E402
-
-prepare_process()
+install_in_process()

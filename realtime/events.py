@@ -12,11 +12,12 @@ SQLite needs nothing: it has one writer at a time (IMMEDIATE transactions).
 
 The cost is that event-writing transactions commit one at a time from their first
 `publish` on; services publish at the end of their work, so the lock is held for
-a few inserts and the commit (see the README for the measurement). Take no new row
+a few inserts and the commit (docs/stream.md, "Catch-up", has the measurement). Take no new row
 lock after publishing in a transaction: PostgreSQL would detect the deadlock, but
 one request would fail.
 """
 
+import asyncio
 import json
 import logging
 import threading
@@ -155,13 +156,25 @@ def _deliver(sends: list[tuple[list[str], dict[str, Any]]]) -> None:
     if time.monotonic() < _pending.paused_until:
         _pending.dropped += len(sends)
         return  # Redis failed a moment ago: do not make every request wait on it again
+    timeout = settings.STREAM_PUSH_TIMEOUT_SECONDS
     try:
-        # The Redis layer (realtime/layers.py): two round trips for all, each command bounded.
-        layer.group_send_batch_sync(sends, timeout=settings.STREAM_PUSH_TIMEOUT_SECONDS)
+        batch = getattr(layer, "group_send_batch_sync", None)
+        if batch is not None:
+            # The fast path's layer (realtime/layers.py): two round trips for all, each command bounded.
+            batch(sends, timeout=timeout)
+        else:
+            # Any other layer, channels_redis's own included: its public group_send, bounded as a whole.
+            async_to_sync(_group_send_within)(layer, sends, timeout)
     except Exception:
         _pending.dropped += len(sends)
         _pending.paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
-        logger.warning("could not push %s events to the channel layer; clients will catch up", len(sends))
+        logger.warning(
+            "could not push %s events to the channel layer; clients will catch up", len(sends), exc_info=True
+        )
+
+
+async def _group_send_within(layer: Any, sends: list[tuple[list[str], dict[str, Any]]], timeout: float) -> None:
+    await asyncio.wait_for(_group_send_each(layer, sends), timeout)
 
 
 async def _group_send_each(layer: Any, sends: list[tuple[list[str], dict[str, Any]]]) -> None:

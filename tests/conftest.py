@@ -28,6 +28,10 @@ requires_postgres = pytest.mark.skipif(
 requires_redis = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="needs Redis: run with REDIS_URL=redis://127.0.0.1:6379/0 (as .ci/run does)"
 )
+requires_fast_path = pytest.mark.skipif(
+    not (os.environ.get("REDIS_URL") and os.environ.get("STREAM_FAST_PATH", "").lower() in ("1", "true", "yes", "on")),
+    reason="tests the stream's fast path: run with REDIS_URL and STREAM_FAST_PATH=1 (as .ci/run does)",
+)
 
 
 @pytest.fixture

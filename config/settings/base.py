@@ -102,34 +102,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer, Celery broker, cache --------------------------
 REDIS_URL = env("REDIS_URL", default="")
 
+# The stream's fast path (realtime/fastpath.py): off unless asked for; stock channels_redis otherwise.
+STREAM_FAST_PATH = env.bool("STREAM_FAST_PATH", default=False)
+
 if REDIS_URL:
+    redis_host = {
+        "address": REDIS_URL,
+        # The layer waits for messages with a 5 s blocking read; redis-py's default 5 s socket
+        # timeout would cut that read and kill an idle consumer.
+        "socket_timeout": 10,
+    }
     CHANNEL_LAYERS = {
-        "default": {
-            # channels_redis's core layer on a pool that waits for a free connection (realtime/layers.py).
-            "BACKEND": "realtime.layers.RedisChannelLayer",
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_host]}}
+    }
+    if STREAM_FAST_PATH:
+        CHANNEL_LAYERS["default"] = {
+            # realtime.layers.RedisChannelLayer when its internals check out, else the stock layer.
+            "BACKEND": "realtime.fastpath.redis_layer",
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
-                        # The layer waits for messages with a 5 s blocking read; redis-py 8's default 5 s
-                        # socket timeout would cut that read and kill an idle consumer (measured in
-                        # bench/push.py: dropped connections whenever a process heard nothing for 5 s).
-                        "socket_timeout": 10,
-                        # Per process and event loop. Redis runs one command at a time, so more sockets
-                        # would not drain a join/leave storm of 500 connections any faster: at 100 in
-                        # flight it takes milliseconds. 100 is redis-py's own default, so a deployment
-                        # opens no more Redis clients than before; only the 101st command now waits.
+                        **redis_host,
+                        # Per process and event loop; a command finding all in use waits for one
+                        # (BlockingConnectionPool) up to `timeout` instead of failing at once.
                         "max_connections": 100,
-                        # How long a command waits for one of them. As long as the socket timeout: by then
-                        # every command that held a connection when the wait began has finished or failed,
-                        # so a wait fails only when Redis itself is failing, never on a mere storm. The
-                        # after-commit push bounds its own wait (STREAM_PUSH_TIMEOUT_SECONDS).
                         "timeout": 10,
                     }
                 ]
             },
         }
-    }
     # Rate limits live here; with Redis down they are not enforced rather than failing log-in.
     CACHES = {"default": {"BACKEND": "config.cache.FailOpenRedisCache", "LOCATION": REDIS_URL}}
 else:

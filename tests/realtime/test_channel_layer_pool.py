@@ -13,9 +13,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import channel_layers
 from django.conf import settings
 
-from tests.conftest import requires_redis
+from tests.conftest import requires_fast_path
 
-pytestmark = requires_redis
+pytestmark = requires_fast_path
 
 STORM = 300  # three times redis-py's default pool size
 

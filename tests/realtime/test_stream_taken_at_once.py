@@ -23,7 +23,7 @@ from realtime.events import event_message
 from realtime.keeper import keeper
 from realtime.log import row_of, tail
 from realtime.models import Event
-from tests.conftest import requires_redis
+from tests.conftest import requires_fast_path
 
 from .conftest import communicator, read_until, token_for
 
@@ -148,7 +148,7 @@ def queued(monkeypatch) -> list[int]:
     return seen
 
 
-@requires_redis
+@requires_fast_path
 def test_the_reader_sends_what_follows_and_steps_over_other_teams_events(story, other_team, queued):
     mine, theirs = g.team(story.team.pk), g.team(other_team.pk)
 
@@ -177,7 +177,7 @@ def test_the_reader_sends_what_follows_and_steps_over_other_teams_events(story, 
     async_to_sync(scenario)()
 
 
-@requires_redis
+@requires_fast_path
 def test_an_event_after_one_never_pushed_is_queued_and_the_log_fills_the_gap_in_order(story, queued):
     team = g.team(story.team.pk)
 
