@@ -13,7 +13,7 @@ At each size the same random orders (half in the demo district, half anywhere in
 the province; a category; the window tomorrow 10:00-12:00 Asia/Shanghai) are
 answered three ways:
 
-* search   - `dispatch.matching.search`, as the platform runs it: the indexed
+* search   - `dispatch.selectors.search`, as the platform runs it: the indexed
              prefilter in PostgreSQL, the loads, then exact ranking;
 * brute    - `dispatch.matching.search_exhaustive` over every team serving the
              category, held in memory: geopy's geodesic for each (a few samples
@@ -465,8 +465,8 @@ def measure_size(
     brute_seconds: float,
     deadline: float,
 ) -> SizeResult:
-    from dispatch.matching import search, search_exhaustive
-    from dispatch.selectors import team_facts
+    from dispatch.matching import search_exhaustive
+    from dispatch.selectors import search, team_facts
 
     result = SizeResult(teams=teams)
 

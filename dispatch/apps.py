@@ -9,6 +9,7 @@ class DispatchConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from . import tasks  # noqa: F401 - registers the tasks the outbox sends by name
         from .roles import ensure_role_groups
 
         # Permissions exist only once each app has migrated, hence after migrate, not in a migration;

@@ -2,7 +2,7 @@
 
 Two halves that meet at `TeamFacts`:
 
-* `search` asks the database for the few teams that can reach a point. Every team
+* `selectors.search` asks the database for the few teams that can reach a point. Every team
   is indexed (`TeamCell`, one row per category served) in a grid cell of a *reach
   level*: teams whose radius is at most `level_km(L)` live in cells `level_km(L)`
   wide, so a query reads, per level, only the handful of cells around the point.
@@ -535,7 +535,7 @@ def _finish(query: MatchQuery, measured: list[tuple[TeamFacts, float]], scoring:
 
 def search_in_memory(query: MatchQuery, teams: Sequence[TeamFacts]) -> Match:
     """The fast rules over teams already in memory (facts with their loads)."""
-    return _search(query, lambda km: teams)
+    return search_with(query, lambda km: teams)
 
 
 def search_exhaustive(query: MatchQuery, teams: Sequence[TeamFacts]) -> list[Candidate]:
@@ -560,22 +560,7 @@ def search_exhaustive(query: MatchQuery, teams: Sequence[TeamFacts]) -> list[Can
     raise AssertionError("unreachable: the last step always returns")
 
 
-def search(query: MatchQuery) -> Match:
-    """Candidates from the database: the indexed cells around the point, widening while too few qualify."""
-    from .selectors import team_facts_in_cells  # the selectors build on this module
-
-    def facts_within(km: float) -> list[TeamFacts]:
-        return team_facts_in_cells(
-            category_id=query.category_id,
-            cells=cells_within(query.lat, query.lng, km, max_radius_km=settings.MAX_TEAM_RADIUS_KM),
-            box=bounding_box(query.lat, query.lng, km),
-            at=(query.lat, query.lng),
-        )
-
-    return _search(query, facts_within)
-
-
-def _search(query: MatchQuery, facts_within: Callable[[float], Sequence[TeamFacts]]) -> Match:
+def search_with(query: MatchQuery, facts_within: Callable[[float], Sequence[TeamFacts]]) -> Match:
     """The search distances in turn, reading teams at most twice: at the first distance, then —
     if too few qualify there — at the widest, whose teams hold every narrower step's."""
     steps = search_steps(settings.MAX_TEAM_RADIUS_KM)

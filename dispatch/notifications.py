@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from volunteers.models import Team
 
+from . import outbox
 from .choices import Role
 from .models import Notification, Offer, Order, StaffProfile, Unit
 
@@ -130,11 +131,9 @@ def notify(
     rows += [Notification(phone=p, kind=kind, order=order, text=text) for p in dict.fromkeys(phones) if p]
     if not rows:
         return []
-    from .tasks import enqueue_after_commit, send_notification  # the tasks call the services that call this
-
     rows = Notification.objects.bulk_create(rows)
     for n in rows:
-        enqueue_after_commit(send_notification, n.pk)
+        outbox.enqueue_after_commit("dispatch.tasks.send_notification", n.pk)
     return rows
 
 

@@ -23,8 +23,10 @@ from .matching import (
     Match,
     MatchQuery,
     TeamFacts,
+    bounding_box,
+    cells_within,
     in_jurisdiction,
-    search,
+    search_with,
 )
 from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, TeamCell, Transition, Unit
 
@@ -278,6 +280,20 @@ def match_query(order: Order, *, limit: int | None = None, level: int | None = N
         exclude=frozenset(declined.values_list("team_id", flat=True)),
         limit=limit,
     )
+
+
+def search(query: MatchQuery) -> Match:
+    """Candidates from the database: the indexed cells around the point, widening while too few qualify."""
+
+    def facts_within(km: float) -> list[TeamFacts]:
+        return team_facts_in_cells(
+            category_id=query.category_id,
+            cells=cells_within(query.lat, query.lng, km, max_radius_km=settings.MAX_TEAM_RADIUS_KM),
+            box=bounding_box(query.lat, query.lng, km),
+            at=(query.lat, query.lng),
+        )
+
+    return search_with(query, facts_within)
 
 
 def search_level(user: User | None) -> int | None:

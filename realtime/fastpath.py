@@ -13,7 +13,10 @@ import importlib
 import logging
 from typing import Any
 
+from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
 from django.conf import settings
+
+from . import keeper, layers, transport
 
 logger = logging.getLogger(__name__)
 
@@ -58,22 +61,15 @@ def usable() -> bool:
 def redis_layer(**config: Any) -> Any:
     """The channel layer of CHANNEL_LAYERS when the fast path is asked for (channels builds it with this)."""
     if usable():
-        from .layers import RedisChannelLayer
-
-        return RedisChannelLayer(**config)
-    from channels_redis.core import RedisChannelLayer
-
+        return layers.RedisChannelLayer(**config)
     # The stock layer takes only what redis-py's plain pool takes.
     hosts = [{key: value for key, value in host.items() if key != "timeout"} for host in config.pop("hosts", [])]
-    return RedisChannelLayer(hosts=hosts, **config)
+    return StockRedisChannelLayer(hosts=hosts, **config)
 
 
 def install_in_process() -> None:
     """In a stream process (config/asgi.py): the transport's direct writes and the frozen collector."""
     if not usable():
         return
-    from .keeper import prepare_process
-    from .transport import install
-
-    install()
-    prepare_process()
+    transport.install()
+    keeper.prepare_process()

@@ -3,6 +3,11 @@
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+
+from dispatch.choices import Role
+from volunteers.models import Membership, Team
+
 
 def team(team_id: int) -> str:
     return f"team.{team_id}"
@@ -62,11 +67,6 @@ def stream_rights_of(user_ids: Iterable[int]) -> dict[int, StreamRights]:
     connections at once: a rights check per connection would be four queries each
     (tests/realtime/test_stream_rights.py holds the two to the same answers).
     """
-    from django.contrib.auth import get_user_model
-
-    from dispatch.choices import Role
-    from volunteers.models import Membership, Team
-
     ids = sorted(set(user_ids))
     if not ids:
         return {}

@@ -7,6 +7,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from dispatch.choices import OrderState
+from dispatch.models import Order
 
 from . import events
 from . import groups as g
@@ -18,8 +19,6 @@ LIVE_STATES = (OrderState.SUBMITTED, OrderState.DISPATCHING, OrderState.ACCEPTED
 
 def board_figures() -> dict[str, Any]:
     """Live orders by state for every unit on a station's path (a unit counts its whole subtree)."""
-    from dispatch.models import Order
-
     rows = (
         Order.objects.filter(state__in=LIVE_STATES)
         .order_by()

@@ -21,7 +21,7 @@ from dispatch.errors import Conflict, Forbidden, InvalidInput
 from dispatch.matching import Jurisdiction, bounding_box, in_jurisdiction
 from dispatch.models import Order, Transition, Unit
 from dispatch.selectors import acts_on, is_dispatcher, placed_by
-from dispatch.services import (
+from dispatch.services.core import (
     auto_dispatch_later,
     lock_order,
     order_groups,

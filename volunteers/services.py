@@ -13,12 +13,14 @@ from django.utils.translation import gettext_noop
 from geopy.distance import geodesic
 
 from common.uploads import PhotoRejected, photo_clean
-from dispatch.errors import Forbidden, InvalidInput, PayloadTooLarge
+from dispatch.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from dispatch.models import Order, OrderPhoto
-from dispatch.selectors import team_ids_of
-from dispatch.services import ensure_can, lock_order, lock_row, order_transition
+from dispatch.selectors import is_dispatcher, team_ids_of
+from dispatch.services.core import ensure_can, lock_order, lock_row, order_transition
+from realtime import events
+from realtime import groups as g
 
-from .models import Membership, ServiceRecord
+from .models import Membership, ServiceRecord, Team
 
 HALF_HOUR = Decimal("0.5")
 
@@ -158,14 +160,6 @@ def membership_end(*, membership_id: int, user: AbstractBaseUser, note: str = ""
 
     Their open stream connections stop hearing the team as soon as the event reaches them.
     """
-    # Imported here: this service was added after the module's imports, which others were editing.
-    from dispatch.errors import NotFound
-    from dispatch.selectors import is_dispatcher
-    from realtime import events
-    from realtime import groups as g
-
-    from .models import Team
-
     with transaction.atomic():
         membership = lock_row(Membership, "volunteer", pk=membership_id)
         if membership is None:

@@ -28,7 +28,7 @@ from celery import Task
 from django.db import connection
 
 from config.celery_app import app as celery_app
-from dispatch import tasks
+from dispatch import outbox, tasks
 
 T = TypeVar("T")
 
@@ -185,7 +185,7 @@ class CeleryRig:
         those pass first. The marker changes nothing: no team's record moved.
         """
         # The setup's tasks leave from the outbox thread: with the broker before the marker.
-        tasks.flush_outbox()
+        outbox.flush_outbox()
         marker = self.send(tasks.refresh_team_stats, broker_url=broker_url)
         wait_until(lambda: worker.has_run(marker), what=f"{worker.name} to catch up", workers=(worker,))
 
@@ -222,7 +222,7 @@ def celery_rig(transactional_db, settings, tmp_path) -> Iterator[CeleryRig]:
         yield rig
     finally:
         # What this process sent after commit goes to this test's queue, not the next one's.
-        tasks.flush_outbox()
+        outbox.flush_outbox()
         for worker in rig.workers:
             worker.kill()
             print(f"--- {worker.name} (exit {worker.process.returncode}) ---\n{worker.logs()}")

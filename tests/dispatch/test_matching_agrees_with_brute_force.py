@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from dispatch import matching
+from dispatch import matching, selectors
 from dispatch.matching import Jurisdiction, MatchQuery, TeamFacts
 from dispatch.selectors import team_facts
 from dispatch.services import matching_index_refresh
@@ -199,7 +199,7 @@ def test_the_database_search_agrees_with_the_exhaustive_scan(data, place, catego
     all_teams = team_facts(category_id=category.pk)
     query = data.draw(queries(all_teams))
     query = MatchQuery(**{**query.__dict__, "category_id": category.pk, "exclude": frozenset()})
-    assert_same_answer(matching.search(query).candidates, matching.search_exhaustive(query, all_teams))
+    assert_same_answer(selectors.search(query).candidates, matching.search_exhaustive(query, all_teams))
 
 
 def test_the_search_widens_until_enough_teams_qualify(station, category):
@@ -210,7 +210,7 @@ def test_the_search_widens_until_enough_teams_qualify(station, category):
     ]
     start = f.tomorrow_at(10)
     query = MatchQuery(28.70, 104.50, category.pk, start, start + timedelta(hours=2))
-    match = matching.search(query)
+    match = selectors.search(query)
     assert match.searched_km > settings.MATCH_SEARCH_KM
     assert {c.team for c in match.candidates} == {near.pk, *(t.pk for t in far)}
     assert match.candidates[0].team == near.pk

@@ -1,4 +1,4 @@
-"""Tasks a change sends after commit leave from the outbox thread (dispatch.tasks._Outbox).
+"""Tasks a change sends after commit leave from the outbox thread (dispatch.outbox._Outbox).
 
 The caller never waits on the broker, a rolled-back change sends nothing, a broker that
 fails is logged and left to the sweep (that the change itself stands and reaches the phones
@@ -20,7 +20,7 @@ import redis
 from celery import Task
 from django.db import transaction
 
-from dispatch import tasks
+from dispatch import outbox, tasks
 from dispatch.choices import DispatchMode
 from dispatch.models import Offer
 
@@ -56,17 +56,17 @@ class FakeProducer:
 @pytest.fixture
 def fake_broker(settings, monkeypatch):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setattr(tasks._outbox, "_down_until", 0.0)
+    monkeypatch.setattr(outbox._outbox, "_down_until", 0.0)
 
     def install(fake: FakeProducer) -> FakeProducer:
-        monkeypatch.setattr(tasks.current_app, "producer_or_acquire", fake.acquire)
+        monkeypatch.setattr(outbox.current_app, "producer_or_acquire", fake.acquire)
         monkeypatch.setattr(
             Task, "apply_async", lambda task, args, eta=None, producer=None: fake.record(task, args, eta, producer)
         )
         return fake
 
     yield install
-    tasks.flush_outbox()  # nothing of this test's left for the next one's broker
+    outbox.flush_outbox()  # nothing of this test's left for the next one's broker
 
 
 def test_a_broadcast_returns_before_its_tasks_are_sent_and_they_leave_from_the_outbox(
@@ -95,13 +95,13 @@ def test_a_broadcast_returns_before_its_tasks_are_sent_and_they_leave_from_the_o
 
 def test_a_flush_returns_once_what_was_put_before_it_is_sent_even_a_gathering_burst(fake_broker, monkeypatch):
     # A long gathering window, so the burst is surely still gathering when the flush comes.
-    monkeypatch.setattr(tasks, "OUTBOX_GATHER_S", 1.0)
+    monkeypatch.setattr(outbox, "OUTBOX_GATHER_S", 1.0)
     broker = fake_broker(FakeProducer())
 
-    tasks.enqueue(tasks.expire_offer, 1)
-    tasks.enqueue(tasks.remind_offer, 1)
+    outbox.enqueue(tasks.expire_offer.name, 1)
+    outbox.enqueue(tasks.remind_offer.name, 1)
     time.sleep(0.2)  # the outbox thread has woken for the burst and is gathering it
-    tasks.flush_outbox()
+    outbox.flush_outbox()
 
     assert broker.sent == [(tasks.expire_offer.name, (1,)), (tasks.remind_offer.name, (1,))]
 
@@ -109,11 +109,11 @@ def test_a_flush_returns_once_what_was_put_before_it_is_sent_even_a_gathering_bu
 def test_a_flush_waits_for_the_burst_the_outbox_thread_is_sending(fake_broker):
     gate = threading.Event()
     broker = fake_broker(FakeProducer(gate=gate))
-    tasks.enqueue(tasks.expire_offer, 1)
+    outbox.enqueue(tasks.expire_offer.name, 1)
     wait_until(lambda: broker.attempts == 1, what="the outbox thread to be sending")
 
     flushed = threading.Event()
-    flusher = threading.Thread(target=lambda: (tasks.flush_outbox(), flushed.set()))
+    flusher = threading.Thread(target=lambda: (outbox.flush_outbox(), flushed.set()))
     flusher.start()
     assert not flushed.wait(0.3), "the flush returned while the burst was still being sent"
     gate.set()
@@ -128,9 +128,9 @@ def test_a_forked_child_starts_with_an_outbox_of_its_own(fake_broker):
     # the moment a gunicorn or Celery master might fork a worker.
     gate = threading.Event()
     broker = fake_broker(FakeProducer(gate=gate))
-    tasks.enqueue(tasks.expire_offer, 1)
+    outbox.enqueue(tasks.expire_offer.name, 1)
     wait_until(lambda: broker.attempts == 1, what="the outbox thread to be sending")
-    tasks.enqueue(tasks.remind_offer, 1)
+    outbox.enqueue(tasks.remind_offer.name, 1)
 
     read_end, write_end = os.pipe()
     child = os.fork()
@@ -138,11 +138,11 @@ def test_a_forked_child_starts_with_an_outbox_of_its_own(fake_broker):
         try:
             os.close(read_end)
             signal.alarm(5)  # a flush waiting on the parent's lock would hang here
-            tasks.flush_outbox()
+            outbox.flush_outbox()
             left_over = list(broker.sent)
             broker.gate = None
-            tasks.enqueue(tasks.send_notification, 7)
-            tasks.flush_outbox()
+            outbox.enqueue(tasks.send_notification.name, 7)
+            outbox.flush_outbox()
             os.write(write_end, json.dumps({"left_over": left_over, "sent": broker.sent}).encode())
         finally:
             os._exit(0)
@@ -151,7 +151,7 @@ def test_a_forked_child_starts_with_an_outbox_of_its_own(fake_broker):
         report = pipe.read()
     os.waitpid(child, 0)
     gate.set()
-    tasks.flush_outbox()
+    outbox.flush_outbox()
 
     assert report, "the child's flush hung on the lock its parent's outbox thread held"
     # The parent's two tasks are the parent's to send, once; the child sends its own.
@@ -165,7 +165,7 @@ def test_a_rolled_back_change_sends_no_task(story, other_team, fake_broker):
     with pytest.raises(RuntimeError), transaction.atomic():
         story.dispatching(teams=[story.team, other_team], mode=DispatchMode.BROADCAST)
         raise RuntimeError("changed my mind")
-    tasks.flush_outbox()
+    outbox.flush_outbox()
 
     assert broker.sent == []
 
@@ -174,11 +174,11 @@ def test_a_failing_broker_is_logged_not_raised_and_not_tried_again_at_once(fake_
     broker = fake_broker(FakeProducer(error=ConnectionRefusedError("broker away")))
 
     with caplog.at_level(logging.WARNING, logger="dispatch.tasks"):
-        tasks.enqueue(tasks.expire_offer, 1)
-        tasks.enqueue(tasks.remind_offer, 1)
+        outbox.enqueue(tasks.expire_offer.name, 1)
+        outbox.enqueue(tasks.remind_offer.name, 1)
         wait_until(lambda: "the sweep will do them" in caplog.text, what="the failed send's warning")
-        tasks.enqueue(tasks.expire_offer, 2)  # within the back-off: dropped, not tried
-        tasks.flush_outbox()
+        outbox.enqueue(tasks.expire_offer.name, 2)  # within the back-off: dropped, not tried
+        outbox.flush_outbox()
 
     assert "could not enqueue dispatch.tasks.expire_offer(1,) and 1 more" in caplog.text
     assert "broker down a moment ago: 1 tasks left to the sweep" in caplog.text
