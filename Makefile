@@ -33,9 +33,13 @@ test: venv
 fuzz: venv
 	$(PY) scripts/fuzz_api.py $(FUZZ_ARGS)
 
-# The checks CI makes besides the tests: lint, Django's system checks, the schema without warnings.
+# The checks CI makes besides the tests: lint, Django's system checks (the production settings'
+# deployment checks too, with a throwaway key), migrations in step with the models, the schema.
 check: lint
 	$(PY) manage.py check --fail-level WARNING
+	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_ALLOWED_HOSTS=dispatch.example.org \
+		DJANGO_SECRET_KEY=$$($(PY) -c "import secrets; print(secrets.token_urlsafe(50))") \
+		$(PY) manage.py check --deploy --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 

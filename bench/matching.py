@@ -243,7 +243,7 @@ def grow_teams(
     million teams, while COPY writes the same rows (Team, its categories and the
     TeamCell index, one row per category served) in a few minutes.
     """
-    from dispatch.matching import team_cell
+    from dispatch.geo import team_cell
     from dispatch.models import TEAM_FACTS_COPIED
 
     copied = ", ".join(TEAM_FACTS_COPIED)

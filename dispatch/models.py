@@ -12,7 +12,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from common.uploads import PhotoField
 
 from .choices import DispatchMode, Level, OfferState, OrderState, Priority
-from .matching import team_cell
+from .geo import team_cell
 
 if TYPE_CHECKING:
     from volunteers.models import Team

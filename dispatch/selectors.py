@@ -9,25 +9,15 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from volunteers.models import Membership, Team
+from volunteers.models import Membership, ServiceRecord, Team
 
 from .choices import Level, OfferState, OrderState, Role
-from .matching import (
-    KM_PER_DEGREE_LAT_MIN,
-    KM_PER_DEGREE_LNG_EQUATOR,
-    Jurisdiction,
-    Match,
-    MatchQuery,
-    TeamFacts,
-    bounding_box,
-    cells_within,
-    in_jurisdiction,
-    search_with,
-)
+from .geo import KM_PER_DEGREE_LAT_MIN, KM_PER_DEGREE_LNG_EQUATOR, bounding_box, cells_within
+from .matching import Jurisdiction, Match, MatchQuery, TeamFacts, in_jurisdiction, search_with
 from .models import TEAM_FACTS_COPIED, Notification, Offer, Order, TeamCell, Transition, Unit
 
 if TYPE_CHECKING:
@@ -389,3 +379,38 @@ def teams_with_recent_activity(since: timedelta | None = None) -> list[int]:
     answered = Offer.objects.filter(responded_at__gte=since_at).values_list("team_id", flat=True)
     rated = Order.objects.filter(closed_at__gte=since_at, team__isnull=False).values_list("team_id", flat=True)
     return sorted(set(answered) | set(rated))
+
+
+def order_statistics(user: User) -> dict[str, Any]:
+    """Counts, timings, satisfaction and hours of the orders the user may see (a dispatcher: the subtree)."""
+    orders = orders_visible_to(user)
+    unit = dispatcher_unit(user)
+    by_state = dict(orders.order_by().values_list("state").annotate(n=Count("id")))
+    accepted = orders.filter(accepted_at__isnull=False, dispatched_at__isnull=False).annotate(
+        wait=ExpressionWrapper(F("accepted_at") - F("created_at"), output_field=DurationField())
+    )
+    avg_wait = accepted.aggregate(v=Avg("wait"))["v"]
+    rated = orders.filter(rating__isnull=False).aggregate(avg=Avg("rating"), n=Count("id"))
+    records = ServiceRecord.objects.filter(order__in=orders.values("id"))
+    return {
+        "unit": unit.pk if unit else None,
+        "orders": orders.count(),
+        "by_state": {s: by_state.get(s, 0) for s in OrderState.values},
+        "by_category": list(
+            orders.order_by().values("category", name=F("category__name")).annotate(n=Count("id")).order_by("-n")
+        ),
+        "by_unit": list(
+            orders.order_by().values("station", name=F("station__name")).annotate(n=Count("id")).order_by("-n")[:50]
+        ),
+        "by_day": [
+            {"day": row["day"], "n": row["n"]}
+            for row in orders.order_by()
+            .annotate(day=TruncDate("created_at"))
+            .values("day")
+            .annotate(n=Count("id"))
+            .order_by("day")
+        ],
+        "avg_minutes_to_accept": round(avg_wait.total_seconds() / 60, 1) if avg_wait else None,
+        "satisfaction": {"avg_rating": round(rated["avg"], 2) if rated["avg"] else None, "ratings": rated["n"]},
+        "hours": float(records.aggregate(h=Sum("hours"))["h"] or 0),
+    }

@@ -18,7 +18,8 @@ from geopy.distance import geodesic
 
 from dispatch.choices import Level, Priority
 from dispatch.errors import Conflict, Forbidden, InvalidInput
-from dispatch.matching import Jurisdiction, bounding_box, in_jurisdiction
+from dispatch.geo import bounding_box
+from dispatch.matching import Jurisdiction, in_jurisdiction
 from dispatch.models import Order, Transition, Unit
 from dispatch.selectors import acts_on, is_dispatcher, placed_by
 from dispatch.services.core import (

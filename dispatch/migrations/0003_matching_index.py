@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 def file_existing_teams(apps, schema_editor):
     """Teams made before the index existed are filed in it once."""
-    from dispatch.matching import team_cell
+    from dispatch.geo import team_cell
 
     Team = apps.get_model("volunteers", "Team")
     TeamCell = apps.get_model("dispatch", "TeamCell")

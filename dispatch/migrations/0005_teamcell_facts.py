@@ -18,7 +18,7 @@ COPIED = (
 
 def refile_active_teams(apps, schema_editor):
     """The index is derived: its rows are written anew, now with the team's facts, active teams only."""
-    from dispatch.matching import team_cell
+    from dispatch.geo import team_cell
 
     Team = apps.get_model("volunteers", "Team")
     TeamCell = apps.get_model("dispatch", "TeamCell")

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from dispatch import matching, selectors
+from dispatch import geo, matching, selectors
 from dispatch.matching import Jurisdiction, MatchQuery, TeamFacts
 from dispatch.selectors import team_facts
 from dispatch.services import matching_index_refresh
@@ -147,10 +147,10 @@ def test_ranking_in_memory_agrees_with_the_exhaustive_scan(case):
 def test_a_team_that_reaches_a_point_is_filed_in_a_cell_the_point_searches(team, bearing, share, search_km):
     (lat, lng), radius = team
     p = geodesic(kilometers=radius * share).destination((lat, lng), bearing)
-    cells = matching.cells_within(p.latitude, p.longitude, search_km, max_radius_km=50.0)
+    cells = geo.cells_within(p.latitude, p.longitude, search_km, max_radius_km=50.0)
     if radius * share <= min(search_km, 50.0):
-        assert matching.team_cell(lat, lng, radius) in cells
-        min_lat, max_lat, min_lng, max_lng = matching.bounding_box(p.latitude, p.longitude, search_km)
+        assert geo.team_cell(lat, lng, radius) in cells
+        min_lat, max_lat, min_lng, max_lng = geo.bounding_box(p.latitude, p.longitude, search_km)
         assert min_lat <= lat <= max_lat and min_lng <= lng <= max_lng
 
 
