@@ -33,9 +33,10 @@ test: venv
 fuzz: venv
 	$(PY) scripts/fuzz_api.py $(FUZZ_ARGS)
 
-# The checks CI makes besides the tests: lint, Django's system checks (the production settings'
+# The checks CI makes besides the tests: lint, types (mypy), Django's system checks (the production settings'
 # deployment checks too, with a throwaway key), migrations in step with the models, the schema.
 check: lint
+	$(VENV)/bin/mypy
 	$(PY) manage.py check --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_ALLOWED_HOSTS=dispatch.example.org \
 		DJANGO_SECRET_KEY=$$($(PY) -c "import secrets; print(secrets.token_urlsafe(50))") \

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -51,7 +52,7 @@ def _no_constant(name: str) -> Any:
 class BoundedJSONParser(JSONParser):
     """DRF's JSON parser with the body's size and nesting bounded before decoding."""
 
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         if stream is None:
             return None
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -35,7 +35,7 @@ def install() -> None:
         )
         return
 
-    class WebRequest(base):
+    class WebRequest(base):  # type: ignore[valid-type,misc]  # the base is found at start-up
         def __init__(self, *args, **kwargs) -> None:
             kwargs.setdefault("parsePOSTFormSubmission", False)
             super().__init__(*args, **kwargs)

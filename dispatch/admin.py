@@ -4,6 +4,8 @@ Orders and offers change state only through the services in `dispatch.services`,
 so their `state` is never a form field here; the transition log is read-only.
 """
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -22,7 +24,7 @@ class InstituteListFilter(admin.SimpleListFilter):
     # The lookup path from the listed model to its Unit ("" for Unit itself).
     unit_field = "unit"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[int, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, Any]]:
         return list(Unit.objects.filter(level=Level.INSTITUTE).order_by("code").values_list("pk", "name"))
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -162,7 +164,7 @@ class OfferInline(ReadOnlyAdminMixin, admin.TabularInline):
         "responded_at",
         "responded_by",
     ]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the same names, all read-only
     show_change_link = True
     can_delete = False
 
@@ -174,7 +176,7 @@ class TransitionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Transition
     extra = 0
     fields = ["at", "action_text", "from_label", "to_label", "offer", "by", "note", "internal"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the same names, all read-only
     can_delete = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -250,7 +252,7 @@ class OrderAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
         shown = [name for _title, options in self.fieldsets for name in options["fields"]]
         # `state` is a protected FSMField: assigning it by form would raise, and must not happen anyway.
-        return [name for name in shown if name not in self.editable_fields]
+        return [str(name) for name in shown if name not in self.editable_fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Orders are placed through order_place (validation, idempotency, audit row, event).
@@ -275,7 +277,7 @@ class TransitionStateFilter(admin.SimpleListFilter):
     title = _("to")
     parameter_name = "to_state"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[Any, Any]]:
         labels = {**dict(OfferState.choices), **dict(OrderState.choices)}
         return list(labels.items())
 

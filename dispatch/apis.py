@@ -1,11 +1,13 @@
 """The order and offer API (DESIGN §5): thin classes that parse, call one service, render."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User as Account
 from django.db.models import (
     Case,
     IntegerField,
+    Model,
     Prefetch,
     Value,
     When,
@@ -73,15 +75,20 @@ def _answered(change: Callable[[], Order], render: Callable[[int], Response]) ->
     return render(change().pk)
 
 
+def _actor(request: Request) -> Account:
+    """The signed-in user: every API class here lets no anonymous request through (IsAuthenticated)."""
+    return cast(Account, request.user)
+
+
 def _path_id(pk: str) -> int:
     """A path's id as a number the database can hold; 0 (no row) for anything else."""
     return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0
 
 
-def _fk(model: type, pk: int | None, field: str) -> Any:
+def _fk(model: type[Model], pk: int | None, field: str) -> Any:
     if pk is None:
         return None
-    obj = model.objects.filter(pk=pk).first()
+    obj = model._default_manager.filter(pk=pk).first()
     if obj is None:
         raise InvalidInput(
             _("Unknown %(field)s.") % {"field": field}, fields={field: [_("No such %(field)s.") % {"field": field}]}
@@ -108,7 +115,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(self.get_serializer(order).data, status=code)
 
     def _visible(self, pk: str) -> int:
-        return services.visible_order_id(order_id=_path_id(pk), user=self.request.user)
+        return services.visible_order_id(order_id=_path_id(pk), user=_actor(self.request))
 
     @extend_schema(
         request=OrderCreateSerializer,
@@ -127,7 +134,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         item = _fk(ServiceItem, data.pop("item", None), "item")
         station = _fk(Unit, data.pop("station", None), "station")
         order, created = intake.order_place(
-            user=request.user, category=category, item=item, station=station, idempotency_key=key, **data
+            user=_actor(request), category=category, item=item, station=station, idempotency_key=key, **data
         )
         return self._render(order.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -149,7 +156,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = get_object_or_404(Order.objects.select_related("station"), pk=self._visible(pk))
         if not is_dispatcher(request.user):
             raise Forbidden(_("Only dispatchers may see candidate teams."))
-        services.require_dispatcher_of(request.user, order)
+        services.require_dispatcher_of(_actor(request), order)
         params = CandidateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         match = team_candidates(order, limit=params.validated_data.get("limit"), for_user=request.user)
@@ -165,7 +172,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = _input(DispatchSerializer, request)
         return _answered(
             lambda: services.order_dispatch(
-                order_id=order_id, user=request.user, mode=data["mode"], team_ids=data["teams"], note=data["note"]
+                order_id=order_id, user=_actor(request), mode=data["mode"], team_ids=data["teams"], note=data["note"]
             ),
             self._render,
         )
@@ -173,7 +180,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _noted(self, request: Request, pk: str, service) -> Response:
         order_id = self._visible(pk)
         note = _input(NoteSerializer, request)["note"]
-        return _answered(lambda: service(order_id=order_id, user=request.user, note=note), self._render)
+        return _answered(lambda: service(order_id=order_id, user=_actor(request), note=note), self._render)
 
     @extend_schema(request=NoteSerializer, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
@@ -202,7 +209,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = _input(StartSerializer, request)
         return _answered(
             lambda: field_work.order_start(
-                order_id=order_id, user=request.user, lat=data.get("lat"), lng=data.get("lng"), qr=data.get("qr")
+                order_id=order_id, user=_actor(request), lat=data.get("lat"), lng=data.get("lng"), qr=data.get("qr")
             ),
             self._render,
         )
@@ -211,15 +218,17 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
-        data = dict(request.data.items()) if hasattr(request.data, "getlist") else request.data
-        if hasattr(request.data, "getlist"):
+        multipart = hasattr(request.data, "getlist")
+        body: Any = request.data
+        data: Any = dict(body.items()) if multipart else body
+        if multipart:
             data["photos"] = request.FILES.getlist("photos")
         s = CompleteSerializer(data=data)
         s.is_valid(raise_exception=True)
         return _answered(
             lambda: field_work.order_complete(
                 order_id=order_id,
-                user=request.user,
+                user=_actor(request),
                 summary=s.validated_data["summary"],
                 hours=[dict(line) for line in s.validated_data["hours"]],
                 photos=s.validated_data["photos"],
@@ -232,7 +241,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def evaluate(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
         data = _input(EvaluateSerializer, request)
-        return _answered(lambda: intake.order_evaluate(order_id=order_id, user=request.user, **data), self._render)
+        return _answered(lambda: intake.order_evaluate(order_id=order_id, user=_actor(request), **data), self._render)
 
     @extend_schema(parameters=[EventQuerySerializer], responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
@@ -241,7 +250,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order_id = self._visible(pk)
         params = EventQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        rows = order_events_visible_to(request.user, order_id=order_id, after=params.validated_data["after"])
+        rows = order_events_visible_to(_actor(request), order_id=order_id, after=params.validated_data["after"])
         return Response([event_message(e) for e in rows])
 
 
@@ -273,14 +282,14 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         offer_id = self._offer_id(pk)
-        return _answered(lambda: services.offer_accept(offer_id=offer_id, user=request.user), self._render_order)
+        return _answered(lambda: services.offer_accept(offer_id=offer_id, user=_actor(request)), self._render_order)
 
     @extend_schema(request=NoteSerializer, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str) -> Response:
         offer_id, note = self._offer_id(pk), _input(NoteSerializer, request)["note"]
         return _answered(
-            lambda: services.offer_decline(offer_id=offer_id, user=request.user, note=note), self._render_order
+            lambda: services.offer_decline(offer_id=offer_id, user=_actor(request), note=note), self._render_order
         )
 
     def _render_order(self, order_id: int) -> Response:
@@ -295,7 +304,7 @@ class OrderPhotoApi(APIView):
     def get(self, request: Request, order_id: int, name: str) -> FileResponse:
         order = orders_visible_to(request.user).filter(pk=_path_id(str(order_id))).first()
         photo = OrderPhoto.objects.filter(order=order, image=f"orders/{order_id}/{name}").first() if order else None
-        if photo is None or not sees_private_details(request.user, order):
+        if order is None or photo is None or not sees_private_details(request.user, order):
             raise NotFound(_("There is no such photo."))
         response = FileResponse(photo.image.open("rb"), content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=3600"

@@ -8,7 +8,7 @@ a million teams for benchmarks.
 
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -105,7 +105,7 @@ def is_seeded() -> bool:
     return Unit.objects.filter(code="XZ").exists()
 
 
-def _batched(rows: Iterator, size: int) -> Iterator[list]:
+def _batched(rows: Iterable, size: int) -> Iterator[list]:
     batch = []
     for row in rows:
         batch.append(row)

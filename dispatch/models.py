@@ -231,7 +231,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=[OrderState.SUBMITTED, OrderState.DISPATCHING],
         target=OrderState.SUBMITTED,
-        conditions=[is_past_escalation_time, is_below_center],
+        conditions=[is_past_escalation_time, is_below_center],  # type: ignore[list-item]  # django-fsm-2 types conditions on Model
     )
     def escalate(self) -> None:
         # Not accepted in time: the next tier's dispatchers take it over, with a wider search.
@@ -278,7 +278,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
         self.publicity_consent = publicity_consent
         self.closed_at = timezone.now()
 
-    @transition(field=state, source=OrderState.COMPLETED, target=OrderState.CLOSED, conditions=[is_past_rating_period])
+    @transition(field=state, source=OrderState.COMPLETED, target=OrderState.CLOSED, conditions=[is_past_rating_period])  # type: ignore[list-item]  # django-fsm-2 types conditions on Model
     def auto_close(self) -> None:
         self.closed_at = timezone.now()
 
@@ -336,7 +336,7 @@ class Offer(ConcurrentTransitionMixin, models.Model):
     def decline(self, *, responder) -> None:
         self._respond(responder)
 
-    @transition(field=state, source=OfferState.PENDING, target=OfferState.EXPIRED, conditions=[is_past_expiry])
+    @transition(field=state, source=OfferState.PENDING, target=OfferState.EXPIRED, conditions=[is_past_expiry])  # type: ignore[list-item]  # django-fsm-2 types conditions on Model
     def expire(self) -> None:
         self.responded_at = timezone.now()
 
@@ -523,4 +523,4 @@ class OrderPhoto(models.Model):
         verbose_name_plural = _("service photos")
 
     def __str__(self) -> str:
-        return self.image.name
+        return self.image.name or ""

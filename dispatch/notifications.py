@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.core.mail import send_mail
 from django.utils import translation
 from django.utils.module_loading import import_string
@@ -84,19 +84,19 @@ def deliver(notification: Notification) -> None:
 # --- who hears what -----------------------------------------------------------------
 
 
-def _citizen(order: Order) -> tuple[AbstractBaseUser | None, str]:
-    if order.citizen_id is not None:
+def _citizen(order: Order) -> tuple[Account | None, str]:
+    if order.citizen is not None:
         return order.citizen.user, ""
     # Placed by station staff for a citizen without a phone app: reach the contact phone.
     return None, order.contact_phone
 
 
-def _team_leader(team_id: int) -> list[AbstractBaseUser]:
+def _team_leader(team_id: int) -> list[Account]:
     team = Team.objects.select_related("leader").filter(pk=team_id).first()
     return [team.leader] if team and team.leader else []
 
 
-def _dispatchers(unit: Unit) -> list[AbstractBaseUser]:
+def _dispatchers(unit: Unit) -> list[Account]:
     return [
         profile.user
         for profile in StaffProfile.objects.filter(unit=unit, user__groups__name=Role.DISPATCHER, user__is_active=True)
@@ -121,7 +121,7 @@ def _texts(order: Order) -> dict[str, str]:
 
 
 def notify(
-    kind: str, order: Order, *, users: Iterable[AbstractBaseUser | None] = (), phones: Iterable[str] = ()
+    kind: str, order: Order, *, users: Iterable[Account | None] = (), phones: Iterable[str] = ()
 ) -> list[Notification]:
     """Write the notifications and send them after commit."""
     # Stored in the platform's language: the recipient may be an SMS number with no browser to ask.

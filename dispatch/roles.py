@@ -12,7 +12,7 @@ from .choices import Role
 APPS = ("dispatch", "requests_app", "volunteers", "realtime")
 
 # Beyond viewing everything: the records center staff keep up by hand.
-STAFF_CHANGES = {
+STAFF_CHANGES: dict[str, list[str]] = {
     Role.DISPATCHER: [
         "change_order",
         "add_unit",

@@ -7,7 +7,8 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as Account
 from django.db import connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
@@ -25,13 +26,13 @@ if TYPE_CHECKING:
 
 BUSY_STATES = (OrderState.ACCEPTED, OrderState.IN_SERVICE)
 
-User = AbstractBaseUser | AnonymousUser
+User = Account | AnonymousUser
 
 
 def placed_by(order: Order, user: User) -> bool:
     """The citizen whose order it is, or the staff member who placed it for them."""
     return user.is_authenticated and (
-        order.placed_by_id == user.pk or (order.citizen_id is not None and order.citizen.user_id == user.pk)
+        order.placed_by_id == user.pk or (order.citizen is not None and order.citizen.user_id == user.pk)
     )
 
 
@@ -41,7 +42,7 @@ def roles_of(user: User) -> frozenset[str]:
     cached = getattr(user, "_civic_roles", None)
     if cached is None:
         cached = frozenset(user.groups.values_list("name", flat=True))
-        user._civic_roles = cached
+        user.__dict__["_civic_roles"] = cached
     return cached
 
 
@@ -86,7 +87,7 @@ def team_ids_of(user: User) -> set[int]:
         # Two indexed lookups: an OR across the two joins would scan the membership table.
         cached = set(Team.objects.filter(leader=user).values_list("id", flat=True))
         cached |= set(Membership.objects.filter(volunteer__user=user, active=True).values_list("team_id", flat=True))
-        user._civic_team_ids = cached
+        user.__dict__["_civic_team_ids"] = cached
     return cached
 
 
@@ -218,7 +219,7 @@ def team_facts_in_cells(
     with connection.cursor() as cursor:
         cursor.execute(sql, [category_id, *cells, *rest])
         rows = cursor.fetchall()
-    return [TeamFacts(*row[:6], _time(row[6]), _time(row[7]), *row[8:]) for row in rows]
+    return [TeamFacts._make((*row[:6], _time(row[6]), _time(row[7]), *row[8:])) for row in rows]
 
 
 def _team_facts_rows(_cursor: Any) -> Callable[[Sequence[Any]], TeamFacts]:
@@ -234,7 +235,7 @@ def team_facts(*, category_id: int | None = None, team_ids: list[int] | None = N
         qs = qs.filter(pk__in=team_ids)
     rows = list(qs.values_list(*FACT_COLUMNS))
     loads = team_loads([row[0] for row in rows])
-    return [TeamFacts(*row, load=loads.get(row[0], 0)) for row in rows]
+    return [TeamFacts._make((*row, loads.get(row[0], 0))) for row in rows]
 
 
 def pending_offers(order: Order) -> QuerySet[Offer]:

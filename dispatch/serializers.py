@@ -1,11 +1,12 @@
 """Shapes of the API (DESIGN §5). Input serializers check form only; rules live in services."""
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -22,14 +23,14 @@ from .selectors import dispatcher_unit, is_dispatcher, placed_by, team_ids_of
 class Viewer:
     """Who is looking, decided once per request: it sets what of an order they may read."""
 
-    user: AbstractBaseUser
+    user: Account
     superuser: bool
     # The subtree the viewer dispatches for (selectors.acts_on), read once per request.
     unit_path: str | None
     team_ids: frozenset[int]
 
     @classmethod
-    def of(cls, user: AbstractBaseUser) -> "Viewer":
+    def of(cls, user: Account) -> "Viewer":
         unit = dispatcher_unit(user) if is_dispatcher(user) else None
         return cls(
             user=user,
@@ -54,10 +55,12 @@ class Viewer:
         )
 
 
-def viewer_of(context: dict[str, Any]) -> Viewer:
+def viewer_of(context: Mapping[str, Any]) -> Viewer:
     viewer = context.get("viewer")
     if viewer is None:
-        viewer = context["viewer"] = Viewer.of(context["request"].user)
+        viewer = Viewer.of(context["request"].user)
+        # The serializer's own context (a dict): one viewer for the whole answer.
+        cast(dict[str, Any], context)["viewer"] = viewer
     return viewer
 
 
@@ -151,7 +154,7 @@ class OrderSerializer(serializers.ModelSerializer):
     @extend_schema_field(OfferSerializer(many=True))
     def get_offers(self, order: Order) -> list[dict[str, Any]]:
         viewer = viewer_of(self.context)
-        offers = order.offers.all()
+        offers: Iterable[Offer] = order.offers.all()
         if not (viewer.is_staff_of(order) or viewer.owns(order)):
             offers = [o for o in offers if o.team_id in viewer.team_ids]
         return [OFFER_ROW.to_representation(o) for o in offers]
@@ -162,7 +165,7 @@ class OrderSerializer(serializers.ModelSerializer):
         rows = []
         for t in order.transitions.all():
             # Teams do not read staff-only notes, nor what happened to other teams' offers.
-            hidden = t.internal or (t.offer_id and t.offer.team_id not in viewer.team_ids)
+            hidden = t.internal or (t.offer is not None and t.offer.team_id not in viewer.team_ids)
             if hidden and not (viewer.is_staff_of(order) or viewer.owns(order)):
                 continue
             rows.append(t)

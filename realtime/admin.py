@@ -58,7 +58,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "at"
     ordering = ["-id"]
     fields = ["seq", "type", "order_link", "groups", "payload", "at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the same names, all read-only
 
     @admin.display(description=_("sequence number"), ordering="id")
     def seq(self, obj: Event) -> int:

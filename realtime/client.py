@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
 # The server's own refusals: retrying cannot help.
 REFUSED = {4401, 4403}
@@ -91,7 +92,7 @@ class StreamClient:
         """One connection; True if it got as far as a heartbeat (so the next attempt starts from a short wait)."""
         caught_up = False
         try:
-            websocket = await connect(self.stream_url(), origin=self.origin(), open_timeout=10)
+            websocket = await connect(self.stream_url(), origin=Origin(self.origin()), open_timeout=10)
         except InvalidStatus as exc:
             if exc.response.status_code in (401, 403):
                 raise Refused(f"the server refused the connection ({exc.response.status_code})") from exc

@@ -84,11 +84,10 @@ def stream_rights_of(user_ids: Iterable[int]) -> dict[int, StreamRights]:
     rights = {}
     for pk, superuser, unit_id in accounts:
         names = {user(pk), *(team(t) for t in teams.get(pk, ()))}
-        if superuser or pk in dispatchers:
+        dispatches = superuser or pk in dispatchers
+        if dispatches:
             if unit_id is not None:
                 names.add(unit(unit_id))
             names.add(board())
-        else:
-            unit_id = None
-        rights[pk] = StreamRights(names=frozenset(names), unit_id=unit_id)
+        rights[pk] = StreamRights(names=frozenset(names), unit_id=unit_id if dispatches else None)
     return rights

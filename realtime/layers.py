@@ -242,18 +242,18 @@ class RedisChannelLayer(CoreRedisChannelLayer):
     async def _pop_once(self, client: Redis, keys: list[str]) -> list[bytes]:
         if self._bzmpop:
             try:
-                found = await client.bzmpop(self.brpop_timeout, len(keys), keys, min=True, count=READ_BATCH)
+                found: Any = await client.bzmpop(self.brpop_timeout, len(keys), keys, min=True, count=READ_BATCH)
             except ResponseError as exc:
                 if "unknown command" not in str(exc).lower():
                     raise
                 self._bzmpop = False  # Redis before 7.0
             else:
                 return [member for member, _score in found[1]] if found else []
-        first = await client.bzpopmin(keys, self.brpop_timeout)
+        first: Any = await client.bzpopmin(keys, self.brpop_timeout)
         if first is None:
             return []
         key, member, _score = first
-        rest = await client.zpopmin(key, READ_BATCH - 1)
+        rest: Any = await client.zpopmin(key, READ_BATCH - 1)
         return [member, *(m for m, _score in rest)]
 
     def _hand_out(self, popped: list[bytes]) -> None:

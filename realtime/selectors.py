@@ -1,12 +1,12 @@
 """Reads of the event log that pages and the API share."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 
 from . import groups as g
 from .models import Event
 
 
-def order_events_visible_to(user: AbstractBaseUser, *, order_id: int, after: int, limit: int = 500) -> list[Event]:
+def order_events_visible_to(user: Account, *, order_id: int, after: int, limit: int = 500) -> list[Event]:
     """The order's events after `after` that the user's own stream carried to them (a superuser: all).
 
     The same groups decide as on the live stream, so a team that lost a broadcast reads its own

@@ -83,7 +83,7 @@ def _write_through() -> None:
             data = data[sent:]
         buffered_write(self, data)
 
-    tcp.Connection.write = write
+    tcp.Connection.write = write  # type: ignore[method-assign]  # the fast path's one replaced method here
 
 
 def _shared_text_frames() -> None:
@@ -130,7 +130,7 @@ def text_sender(send: Any) -> Callable[[str], None] | None:
     handle_reply = send.func
     if getattr(handle_reply, "__func__", None) is not Server.handle_reply:
         return None
-    server, protocol = handle_reply.__self__, send.args[0]
+    server, protocol = handle_reply.__self__, send.args[0]  # type: ignore[attr-defined]  # a bound method
     message_type = "websocket.send"
 
     def send_text(text: str) -> None:

@@ -20,7 +20,7 @@ class CategorySerializer(serializers.ModelSerializer):
         fields = ["id", "code", "name", "name_en", "icon", "description", "default_duration_hours", "items"]
 
     def get_items(self, category: Category) -> list[dict]:
-        return ServiceItemSerializer([i for i in category.items.all() if i.active], many=True).data
+        return list(ServiceItemSerializer([i for i in category.items.all() if i.active], many=True).data)
 
 
 class CategoryViewSet(viewsets.ReadOnlyModelViewSet):

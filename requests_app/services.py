@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import ExpressionWrapper, F, FloatField
@@ -82,7 +82,7 @@ def _check_window(start: datetime, end: datetime, errors: dict[str, list[str]]) 
 
 def order_place(
     *,
-    user: AbstractBaseUser,
+    user: Account,
     category: Category,
     description: str,
     address: str,
@@ -138,12 +138,14 @@ def order_place(
     if errors:
         raise InvalidInput(_("The order has errors; nothing was saved."), fields=errors)
     if station is None:
-        station = nearest_station(lat, lng)
-        if station is None:
+        # Without a station the place is given (checked above).
+        found = nearest_station(lat, lng) if lat is not None and lng is not None else None
+        if found is None:
             raise InvalidInput(
                 _("No practice station serves this place."),
                 fields={"lat": [_("No station within %(km)d km.") % {"km": NEAREST_STATION_KM}]},
             )
+        station = found
     if lat is None or lng is None:
         lat, lng = station.lat, station.lng
     elif not serves_place(station, lat, lng):
@@ -205,7 +207,7 @@ def order_place(
     return order, True
 
 
-def _replay(user: AbstractBaseUser, key: str, fingerprint: str) -> Order | None:
+def _replay(user: Account, key: str, fingerprint: str) -> Order | None:
     order = Order.objects.filter(placed_by=user, idempotency_key=key).first()
     if order is not None and order.idempotency_fingerprint != fingerprint:
         raise Conflict(_("This Idempotency-Key was already used for a different order."), code="idempotency_key_reused")
@@ -213,7 +215,7 @@ def _replay(user: AbstractBaseUser, key: str, fingerprint: str) -> Order | None:
 
 
 def order_evaluate(
-    *, order_id: int, user: AbstractBaseUser, rating: int, comment: str = "", publicity_consent: bool = False
+    *, order_id: int, user: Account, rating: int, comment: str = "", publicity_consent: bool = False
 ) -> Order:
     """The citizen rates the service (评单); the order closes."""
     errors: dict[str, list[str]] = {}
@@ -227,7 +229,7 @@ def order_evaluate(
         order = lock_order(order_id)
         if not placed_by(order, user):
             raise Forbidden(_("Only the citizen who placed the order may rate it."))
-        if order.citizen_id is None or order.citizen.user_id != user.pk:
+        if order.citizen is None or order.citizen.user_id != user.pk:
             # Staff who placed an order on a citizen's behalf may record the rating the citizen gave.
             require_dispatcher_of(user, order)
         order_transition(

@@ -47,7 +47,7 @@ class TeamSerializer(serializers.ModelSerializer):
 
     def get_members(self, team: Team) -> list[dict]:
         rows = [m for m in team.memberships.all() if m.active]
-        return MemberSerializer(rows, many=True).data
+        return list(MemberSerializer(rows, many=True).data)
 
 
 class TeamViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

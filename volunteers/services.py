@@ -4,7 +4,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -25,9 +25,11 @@ from .models import Membership, ServiceRecord, Team
 HALF_HOUR = Decimal("0.5")
 
 
-def _require_accepting_team(user: AbstractBaseUser, order: Order) -> None:
+def _require_accepting_team(user: Account, order: Order) -> int:
+    """The accepting team's id, if the user serves in it."""
     if order.team_id is None or order.team_id not in team_ids_of(user):
         raise Forbidden(_("Only the accepting team may do this."))
+    return order.team_id
 
 
 def checkin_code_from(qr: str) -> str:
@@ -40,7 +42,7 @@ def order_qr_payload(order: Order) -> str:
 
 
 def order_start(
-    *, order_id: int, user: AbstractBaseUser, lat: float | None = None, lng: float | None = None, qr: str | None = None
+    *, order_id: int, user: Account, lat: float | None = None, lng: float | None = None, qr: str | None = None
 ) -> Order:
     """Check in on site: by GPS within CHECKIN_RADIUS_M of the order, or by its code or QR."""
     with transaction.atomic():
@@ -76,10 +78,10 @@ def order_start(
     return order
 
 
-def _clean_hours(order: Order, hours: list[dict[str, Any]]) -> list[tuple[int, Decimal]]:
+def _clean_hours(team_id: int, hours: list[dict[str, Any]]) -> list[tuple[int, Decimal]]:
     if not isinstance(hours, list) or not hours:
         raise InvalidInput(_("Report the hours of at least one volunteer."), fields={"hours": [_("Required.")]})
-    members = set(Membership.objects.filter(team_id=order.team_id, active=True).values_list("volunteer_id", flat=True))
+    members = set(Membership.objects.filter(team_id=team_id, active=True).values_list("volunteer_id", flat=True))
     seen: set[int] = set()
     rows: list[tuple[int, Decimal]] = []
     problems: list[str] = []
@@ -122,7 +124,7 @@ def _photo(upload: UploadedFile) -> ContentFile:
 def order_complete(
     *,
     order_id: int,
-    user: AbstractBaseUser,
+    user: Account,
     summary: str,
     hours: list[dict[str, Any]],
     photos: list[UploadedFile] | None = None,
@@ -142,20 +144,20 @@ def order_complete(
     with transaction.atomic():
         order = lock_order(order_id)
         ensure_can(order, "complete")
-        _require_accepting_team(user, order)
-        rows = _clean_hours(order, hours)
+        team_id = _require_accepting_team(user, order)
+        rows = _clean_hours(team_id, hours)
         order_transition(
             order, "complete", by=user, summary=summary, event_payload={"hours": float(sum(h for _, h in rows))}
         )
         ServiceRecord.objects.bulk_create(
-            ServiceRecord(volunteer_id=v, team_id=order.team_id, order=order, hours=h) for v, h in rows
+            ServiceRecord(volunteer_id=v, team_id=team_id, order=order, hours=h) for v, h in rows
         )
         for photo in cleaned:
             OrderPhoto.objects.create(order=order, image=photo)
     return order
 
 
-def membership_end(*, membership_id: int, user: AbstractBaseUser, note: str = "") -> Membership:
+def membership_end(*, membership_id: int, user: Account, note: str = "") -> Membership:
     """A volunteer leaves a team (by themself, their leader or a dispatcher); calling it twice changes nothing.
 
     Their open stream connections stop hearing the team as soon as the event reaches them.

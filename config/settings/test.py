@@ -16,7 +16,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"auth": "1000/min", "order_place": "1000/min"},
 }
 # Tests serve static files from the apps (finders), not from a collected folder.
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # no collected folder in tests
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 

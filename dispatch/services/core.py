@@ -5,7 +5,7 @@ Every writer of an order (here, requests_app and volunteers) goes through `lock_
 
 from typing import Any, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.db import models
 from django.db.models import F
 from django.utils.translation import gettext as _
@@ -68,7 +68,7 @@ def order_groups(order: Order) -> list[str]:
     # The owners' own groups too: a citizen's connection hears their orders, new ones included,
     # without joining a group per order.
     names = [g.order(order.pk), *g.units_of_path(order.station.path), g.user(order.placed_by_id)]
-    if order.citizen_id:
+    if order.citizen is not None:
         names.append(g.user(order.citizen.user_id))
     if order.team_id:
         names.append(g.team(order.team_id))
@@ -82,7 +82,12 @@ def lock_row(model: type[M], *related: str, **lookup: Any) -> M | None:
     (realtime.events) checks its foreign keys (FOR KEY SHARE) at commit, so a wider or
     stronger lock here (a related row too) would close a deadlock with it.
     """
-    return model.objects.select_for_update(of=("self",), no_key=True).select_related(*related).filter(**lookup).first()
+    return (
+        model._default_manager.select_for_update(of=("self",), no_key=True)
+        .select_related(*related)
+        .filter(**lookup)
+        .first()
+    )
 
 
 def lock_order(order_id: int) -> Order:
@@ -93,7 +98,7 @@ def lock_order(order_id: int) -> Order:
     return order
 
 
-def visible_order_id(*, order_id: int, user: AbstractBaseUser) -> int:
+def visible_order_id(*, order_id: int, user: Account) -> int:
     """404 unless the user may see the order: an order outside one's scope does not exist for them."""
     if not orders_visible_to(user).filter(pk=order_id).exists():
         raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id})
@@ -134,7 +139,7 @@ def order_transition(
     order: Order,
     action: str,
     *,
-    by: AbstractBaseUser | None,
+    by: Account | None,
     note: str = "",
     internal: bool = False,
     event_payload: dict[str, Any] | None = None,
@@ -182,19 +187,19 @@ def _team_load_moved(team_id: int | None, by: int) -> None:
     TeamCell.objects.filter(team_id=team_id).update(load=F("load") + by)
 
 
-def require_dispatcher(user: AbstractBaseUser) -> None:
+def require_dispatcher(user: Account) -> None:
     if not is_dispatcher(user):
         raise Forbidden(_("Only dispatchers may do this."))
 
 
-def require_dispatcher_of(user: AbstractBaseUser, order: Order) -> None:
+def require_dispatcher_of(user: Account, order: Order) -> None:
     """403 unless the user dispatches for the order's station (their unit's subtree)."""
     require_dispatcher(user)
     if not acts_on(user, order.station):
         raise Forbidden(_("Order %(id)s is outside your unit's area.") % {"id": order.pk}, code="outside_your_unit")
 
 
-def require_member(user: AbstractBaseUser, team_id: int | None) -> None:
+def require_member(user: Account, team_id: int | None) -> None:
     if team_id is None or team_id not in team_ids_of(user):
         raise Forbidden(_("Only the accepting team may do this."))
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +27,7 @@ from ..selectors import (
 from .core import ensure_can, lock_order, order_summary, order_transition
 
 
-def offer_transition(offer: Offer, action: str, *, by: AbstractBaseUser | None, note: str = "", **kwargs: Any) -> Offer:
+def offer_transition(offer: Offer, action: str, *, by: Account | None, note: str = "", **kwargs: Any) -> Offer:
     method = getattr(offer, action)
     if not can_proceed(method):
         raise InvalidTransition(
@@ -50,7 +50,7 @@ OFFER_EVENTS = {
 }
 
 
-def _offer_record(offer: Offer, *, action: str, from_state: str, by: AbstractBaseUser | None, note: str = "") -> None:
+def _offer_record(offer: Offer, *, action: str, from_state: str, by: Account | None, note: str = "") -> None:
     """Log an offer's change and tell its team and the dispatchers above the order's station."""
     order = offer.order
     Transition.objects.create(
@@ -83,7 +83,7 @@ def offer_summary(offer: Offer) -> dict[str, Any]:
     }
 
 
-def withdraw_pending(order: Order, *, by: AbstractBaseUser | None, note: str = "") -> None:
+def withdraw_pending(order: Order, *, by: Account | None, note: str = "") -> None:
     for offer in pending_offers(order).select_for_update(no_key=True):
         offer.order = order
         offer_transition(offer, "withdraw", by=by, note=note)
@@ -111,7 +111,7 @@ def _schedule_offer_timers(offer: Offer) -> None:
     outbox.enqueue_after_commit("dispatch.tasks.expire_offer", offer.pk, eta=offer.expires_at)
 
 
-def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
+def _move_on(order: Order, *, by: Account | None) -> None:
     """After an offer closed without acceptance: next team of a cascade, or back to the queue one level up."""
     if order.state != OrderState.DISPATCHING or pending_offers(order).exists():
         return
@@ -128,7 +128,7 @@ def _move_on(order: Order, *, by: AbstractBaseUser | None) -> None:
     order_transition(order, "requeue", by=by, note=gettext_noop("Every offer was declined or expired."))
 
 
-def _offer_for_member(offer_id: int, user: AbstractBaseUser) -> Offer:
+def _offer_for_member(offer_id: int, user: Account) -> Offer:
     offer = Offer.objects.filter(pk=offer_id).only("id", "order_id", "team_id").first()
     if offer is None:
         raise NotFound(_("Offer %(id)s does not exist.") % {"id": offer_id})
@@ -145,7 +145,7 @@ def _lock_offer(offer: Offer) -> tuple[Order, Offer]:
     return order, offer
 
 
-def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
+def offer_accept(*, offer_id: int, user: Account) -> Order:
     """The team takes the order. Exactly one accept wins; the others' offers are withdrawn."""
     offer = _offer_for_member(offer_id, user)
     with transaction.atomic():
@@ -175,7 +175,7 @@ def offer_accept(*, offer_id: int, user: AbstractBaseUser) -> Order:
     return order
 
 
-def offer_decline(*, offer_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+def offer_decline(*, offer_id: int, user: Account, note: str = "") -> Order:
     offer = _offer_for_member(offer_id, user)
     with transaction.atomic():
         order, offer = _lock_offer(offer)

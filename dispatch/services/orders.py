@@ -4,7 +4,7 @@ reject, cancel, abandon, close."""
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -33,7 +33,7 @@ from .core import (
 from .offers import offer_create, withdraw_pending
 
 
-def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any], *, user: AbstractBaseUser) -> list[Team]:
+def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any], *, user: Account) -> list[Team]:
     if mode not in DispatchMode.values:
         raise InvalidInput(_("Unknown dispatch mode."), fields={"mode": [_("Choose directed, broadcast or cascade.")]})
     try:
@@ -65,7 +65,7 @@ def _clean_team_ids(order: Order, mode: str, team_ids: Iterable[Any], *, user: A
     return chosen
 
 
-def _dispatch(order: Order, teams: list[Team], *, mode: str, by: AbstractBaseUser | None, note: str = "") -> None:
+def _dispatch(order: Order, teams: list[Team], *, mode: str, by: Account | None, note: str = "") -> None:
     ensure_can(order, "dispatch")
     now_teams = teams[:1] if mode == DispatchMode.CASCADE else teams
     queue = [t.pk for t in teams[1:]] if mode == DispatchMode.CASCADE else []
@@ -82,9 +82,7 @@ def _dispatch(order: Order, teams: list[Team], *, mode: str, by: AbstractBaseUse
         offer_create(order, team, mode=mode, rank=rank)
 
 
-def order_dispatch(
-    *, order_id: int, user: AbstractBaseUser, mode: str, team_ids: Iterable[Any], note: str = ""
-) -> Order:
+def order_dispatch(*, order_id: int, user: Account, mode: str, team_ids: Iterable[Any], note: str = "") -> Order:
     """Offer the order to teams: one (directed), several at once (broadcast) or one after another (cascade)."""
     with transaction.atomic():
         order = lock_order(order_id)
@@ -134,7 +132,7 @@ def order_auto_dispatch(*, order_id: int) -> Order | None:
     return order
 
 
-def order_recall(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+def order_recall(*, order_id: int, user: Account, note: str = "") -> Order:
     """Take a dispatched order back before any team accepts it."""
     with transaction.atomic():
         order = lock_order(order_id)
@@ -145,7 +143,7 @@ def order_recall(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Or
     return order
 
 
-def order_reject(*, order_id: int, user: AbstractBaseUser, note: str) -> Order:
+def order_reject(*, order_id: int, user: Account, note: str) -> Order:
     """Refuse an order. The reason stays with staff and the citizen; it is never shown publicly."""
     if not note or not note.strip():
         raise InvalidInput(_("Give a reason for the rejection."), fields={"note": [_("This field is required.")]})
@@ -156,7 +154,7 @@ def order_reject(*, order_id: int, user: AbstractBaseUser, note: str) -> Order:
     return order
 
 
-def order_cancel(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+def order_cancel(*, order_id: int, user: Account, note: str = "") -> Order:
     """The citizen (or a dispatcher) calls the order off before service starts."""
     with transaction.atomic():
         order = lock_order(order_id)
@@ -170,7 +168,7 @@ def order_cancel(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Or
     return order
 
 
-def order_abandon(*, order_id: int, user: AbstractBaseUser, note: str = "") -> Order:
+def order_abandon(*, order_id: int, user: Account, note: str = "") -> Order:
     """The accepting team gives the order back; it returns to the dispatch queue."""
     with transaction.atomic():
         order = lock_order(order_id)

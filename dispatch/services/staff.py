@@ -1,6 +1,6 @@
 """Staff moves between units; their stream connections follow at once."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as Account
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -15,7 +15,7 @@ from ..selectors import (
 from .core import lock_row, require_dispatcher
 
 
-def staff_move(*, user_id: int, unit_id: int, by: AbstractBaseUser) -> StaffProfile:
+def staff_move(*, user_id: int, unit_id: int, by: Account) -> StaffProfile:
     """Move a staff member to another unit; their open stream connections follow at once."""
     require_dispatcher(by)
     with transaction.atomic():
