@@ -41,7 +41,6 @@ from .selectors import (
     order_details_visible_to,
     order_statistics,
     orders_visible_to,
-    sees_private_details,
     team_candidates,
 )
 from .serializers import (
@@ -59,6 +58,7 @@ from .serializers import (
     OrderSerializer,
     StartSerializer,
 )
+from .visibility import sees_private_details
 
 # The key is stored on the order; its column sets the limit.
 IDEMPOTENCY_KEY_MAX_LENGTH = Order._meta.get_field("idempotency_key").max_length

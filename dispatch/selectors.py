@@ -69,15 +69,6 @@ def acts_on(user: User, station: Unit) -> bool:
     return unit is not None and station.path.startswith(unit.path)
 
 
-def sees_private_details(user: User, order: Order) -> bool:
-    """Who may read the order's contact, address and photos: its staff, its citizen and the team that took it."""
-    return (
-        acts_on(user, order.station)
-        or placed_by(order, user)
-        or (order.team_id is not None and order.team_id in team_ids_of(user))
-    )
-
-
 def team_ids_of(user: User) -> set[int]:
     """Teams the user serves in: as an active member, or as the team's leader."""
     if not user.is_authenticated:

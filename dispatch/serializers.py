@@ -1,12 +1,10 @@
 """Shapes of the API (DESIGN §5). Input serializers check form only; rules live in services."""
 
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, cast
 
-from django.contrib.auth.models import User as Account
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -16,43 +14,7 @@ from common.fields import MAX_ID, DateTimeField, IdField, NumberField
 
 from .choices import DispatchMode
 from .models import Offer, Order, Transition
-from .selectors import dispatcher_unit, is_dispatcher, placed_by, team_ids_of
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who is looking, decided once per request: it sets what of an order they may read."""
-
-    user: Account
-    superuser: bool
-    # The subtree the viewer dispatches for (selectors.acts_on), read once per request.
-    unit_path: str | None
-    team_ids: frozenset[int]
-
-    @classmethod
-    def of(cls, user: Account) -> "Viewer":
-        unit = dispatcher_unit(user) if is_dispatcher(user) else None
-        return cls(
-            user=user,
-            superuser=user.is_superuser,
-            unit_path=unit.path if unit is not None else None,
-            team_ids=frozenset(team_ids_of(user)),
-        )
-
-    def is_staff_of(self, order: Order) -> bool:
-        return self.superuser or (self.unit_path is not None and order.station.path.startswith(self.unit_path))
-
-    def owns(self, order: Order) -> bool:
-        return placed_by(order, self.user)
-
-    def sees_contact(self, order: Order) -> bool:
-        # Privacy staging: a team learns who and where exactly only once it has accepted.
-        # The same rule as selectors.sees_private_details, with the viewer read once.
-        return (
-            self.is_staff_of(order)
-            or self.owns(order)
-            or (order.team_id is not None and order.team_id in self.team_ids)
-        )
+from .visibility import Viewer
 
 
 def viewer_of(context: Mapping[str, Any]) -> Viewer:
@@ -154,22 +116,12 @@ class OrderSerializer(serializers.ModelSerializer):
     @extend_schema_field(OfferSerializer(many=True))
     def get_offers(self, order: Order) -> list[dict[str, Any]]:
         viewer = viewer_of(self.context)
-        offers: Iterable[Offer] = order.offers.all()
-        if not (viewer.is_staff_of(order) or viewer.owns(order)):
-            offers = [o for o in offers if o.team_id in viewer.team_ids]
-        return [OFFER_ROW.to_representation(o) for o in offers]
+        return [OFFER_ROW.to_representation(o) for o in viewer.offers_seen(order, order.offers.all())]
 
     @extend_schema_field(HistorySerializer(many=True))
     def get_history(self, order: Order) -> list[dict[str, Any]]:
         viewer = viewer_of(self.context)
-        rows = []
-        for t in order.transitions.all():
-            # Teams do not read staff-only notes, nor what happened to other teams' offers.
-            hidden = t.internal or (t.offer is not None and t.offer.team_id not in viewer.team_ids)
-            if hidden and not (viewer.is_staff_of(order) or viewer.owns(order)):
-                continue
-            rows.append(t)
-        return [HISTORY_ROW.to_representation(t) for t in rows]
+        return [HISTORY_ROW.to_representation(t) for t in viewer.history_seen(order, order.transitions.all())]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_photos(self, order: Order) -> list[str]:
@@ -188,16 +140,7 @@ class OrderSerializer(serializers.ModelSerializer):
         return round(offer.distance_km, 1)
 
     def to_representation(self, order: Order) -> dict[str, Any]:
-        data = super().to_representation(order)
-        viewer = viewer_of(self.context)
-        if not viewer.sees_contact(order):
-            for name in ("contact_name", "contact_phone", "address", "lat", "lng", "description"):
-                data[name] = None
-        if not (viewer.is_staff_of(order) or viewer.owns(order)):
-            # The citizen shows the code on site; a team must not be able to check in from afar.
-            data["checkin_code"] = None
-            data["reject_reason"] = None
-        return data
+        return viewer_of(self.context).redact(order, super().to_representation(order))
 
 
 class OfferWithOrderSerializer(OfferSerializer):

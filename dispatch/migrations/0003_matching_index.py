@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 def file_existing_teams(apps, schema_editor):
     """Teams made before the index existed are filed in it once."""
-    from dispatch.geo import team_cell
+    from dispatch.migrations._cells_2026 import cell_of_team as team_cell
 
     Team = apps.get_model("volunteers", "Team")
     TeamCell = apps.get_model("dispatch", "TeamCell")

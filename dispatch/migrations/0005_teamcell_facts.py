@@ -18,7 +18,7 @@ COPIED = (
 
 def refile_active_teams(apps, schema_editor):
     """The index is derived: its rows are written anew, now with the team's facts, active teams only."""
-    from dispatch.geo import team_cell
+    from dispatch.migrations._cells_2026 import cell_of_team as team_cell
 
     Team = apps.get_model("volunteers", "Team")
     TeamCell = apps.get_model("dispatch", "TeamCell")

@@ -256,3 +256,14 @@ def test_ranking_agrees_even_when_cheap_distances_are_as_wrong_as_allowed(worst_
     fast = matching.search_in_memory(query, team_list).candidates
     reference = matching.search_exhaustive(query, team_list)
     assert [c.team for c in fast] == [c.team for c in reference]
+
+
+@given(
+    lat=st.floats(min_value=-80, max_value=80),
+    lng=st.floats(min_value=-179.9, max_value=179.9),
+    radius=st.floats(min_value=0.1, max_value=200),
+)
+def test_the_migrations_frozen_cell_is_todays_cell(lat, lng, radius):
+    from dispatch.migrations._cells_2026 import cell_of_team
+
+    assert cell_of_team(lat, lng, radius) == geo.team_cell(lat, lng, radius)
