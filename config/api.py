@@ -17,7 +17,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from dispatch.errors import DomainError
+from common.errors import DomainError
 
 # Stable machine codes for DRF's own exceptions.
 DRF_CODES = {

@@ -12,6 +12,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from common.admin import ReadOnlyAdminMixin
+
 from .choices import Level, OfferState, OrderState
 from .models import Notification, Offer, Order, OrderPhoto, StaffProfile, TeamCell, Transition, Unit
 
@@ -71,19 +73,6 @@ ACTION_LABELS = {
 
 def action_label(value: str) -> str:
     return str(ACTION_LABELS.get(value, value))
-
-
-class ReadOnlyAdminMixin:
-    """A view-only admin: the rows are written by services, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Unit)

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from common.errors import Forbidden, InvalidInput, NotFound
 from common.fields import ID_IN_PATH, MAX_ID
 from realtime.events import event_message
 from realtime.selectors import order_events_visible_to
@@ -32,7 +33,6 @@ from volunteers import services as field_work
 
 from . import services
 from .choices import OfferState
-from .errors import Forbidden, InvalidInput, NotFound
 from .filters import OrderFilter
 from .models import Offer, Order, OrderPhoto, Unit
 from .selectors import (

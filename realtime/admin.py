@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from dispatch.admin import ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin
 
 from .models import Event
 

@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from geopy.distance import geodesic
 
+from common.errors import Conflict, Forbidden, InvalidInput
 from dispatch.choices import Level, Priority
-from dispatch.errors import Conflict, Forbidden, InvalidInput
 from dispatch.geo import bounding_box
 from dispatch.matching import Jurisdiction, in_jurisdiction
 from dispatch.models import Order, Transition, Unit

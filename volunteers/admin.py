@@ -5,7 +5,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from dispatch.admin import ReadOnlyAdminMixin, institute_filter
+from common.admin import ReadOnlyAdminMixin
+from dispatch.admin import institute_filter
 from dispatch.services import matching_index_refresh
 
 from .models import Membership, ServiceRecord, Team, Volunteer

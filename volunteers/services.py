@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from geopy.distance import geodesic
 
+from common.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from common.uploads import PhotoRejected, photo_clean
-from dispatch.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from dispatch.models import Order, OrderPhoto
 from dispatch.selectors import is_dispatcher, team_ids_of
 from dispatch.services.core import ensure_can, lock_order, lock_row, order_transition

@@ -11,13 +11,13 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from common.errors import Forbidden, InvalidTransition, NotFound
 from realtime import events
 from realtime import groups as g
 from volunteers.models import Team
 
 from .. import notifications, outbox
 from ..choices import OrderState
-from ..errors import Forbidden, InvalidTransition, NotFound
 from ..models import Order, TeamCell, Transition
 from ..selectors import (
     BUSY_STATES,

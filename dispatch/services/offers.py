@@ -11,13 +11,13 @@ from django.utils.translation import gettext_noop
 from django_fsm import can_proceed
 from geopy.distance import geodesic
 
+from common.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from realtime import events
 from realtime import groups as g
 from volunteers.models import Team
 
 from .. import notifications, outbox
 from ..choices import DispatchMode, OfferState, OrderState
-from ..errors import Conflict, Forbidden, InvalidTransition, NotFound
 from ..models import Offer, Order, Transition
 from ..selectors import (
     pending_offers,

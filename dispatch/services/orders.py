@@ -10,10 +10,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django_fsm import can_proceed
 
+from common.errors import Forbidden, InvalidInput
 from volunteers.models import Team
 
 from ..choices import DispatchMode, OrderState
-from ..errors import Forbidden, InvalidInput
 from ..models import Order, Unit
 from ..selectors import (
     is_dispatcher,

@@ -4,10 +4,10 @@ from django.contrib.auth.models import User as Account
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from common.errors import Forbidden, NotFound
 from realtime import events
 from realtime import groups as g
 
-from ..errors import Forbidden, NotFound
 from ..models import StaffProfile, Unit
 from ..selectors import (
     dispatcher_unit,

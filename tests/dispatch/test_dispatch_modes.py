@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from common.errors import InvalidInput
 from dispatch import services
 from dispatch.choices import DispatchMode, Level, OfferState, OrderState
-from dispatch.errors import InvalidInput
 from dispatch.models import Offer
 
 from .. import factories as f

@@ -2,8 +2,8 @@
 
 import pytest
 
+from common.errors import Forbidden
 from dispatch import services
-from dispatch.errors import Forbidden
 from dispatch.models import StaffProfile
 from realtime.models import Event
 

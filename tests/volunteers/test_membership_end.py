@@ -2,7 +2,7 @@
 
 import pytest
 
-from dispatch.errors import Forbidden, NotFound
+from common.errors import Forbidden, NotFound
 from realtime.models import Event
 from volunteers import services
 from volunteers.models import Membership
