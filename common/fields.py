@@ -14,6 +14,7 @@ ID_IN_PATH = "[0-9]{1,18}"
 # Dates of this platform's services and records; years at the calendar's edges overflow on time-zone shifts.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+OUT_OF_RANGE = _("Give a date between 1900 and 9000.")
 
 
 class IdField(serializers.IntegerField):
@@ -44,7 +45,7 @@ class NumberField(serializers.FloatField):
 class DateTimeField(serializers.DateTimeField):
     """A moment between 1900 and 9000, made aware in the project's time zone."""
 
-    default_error_messages = {"out_of_range": _("Give a date between 1900 and 9000.")}
+    default_error_messages = {"out_of_range": OUT_OF_RANGE}
 
     def to_internal_value(self, value: Any) -> datetime:
         try:

@@ -7,7 +7,7 @@ from django import forms
 from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
 
-from .fields import EARLIEST, LATEST, MAX_ID
+from .fields import EARLIEST, LATEST, MAX_ID, OUT_OF_RANGE
 
 
 class IdFormField(forms.IntegerField):
@@ -25,7 +25,7 @@ class IdFilter(django_filters.NumberFilter):
 
 
 class DateTimeFormField(django_filters.fields.IsoDateTimeField):
-    default_error_messages = {"out_of_range": "Give a date between 1900 and 9000."}
+    default_error_messages = {"out_of_range": OUT_OF_RANGE}
 
     def to_python(self, value: Any) -> Any:
         try:

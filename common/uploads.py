@@ -50,8 +50,6 @@ def photo_clean(upload: Any) -> ContentFile:
             # The camera's orientation is applied to the pixels, then every tag is left behind.
             upright = ImageOps.exif_transpose(image)
             rgb = _flattened(upright)
-    except PhotoRejected:
-        raise
     except Image.DecompressionBombError as exc:
         raise PhotoRejected(_("The photo has too many pixels."), code="too_many_pixels") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

@@ -55,18 +55,24 @@ def dispatcher_unit(user: User) -> Unit | None:
     return profile.unit if profile else None
 
 
+def dispatch_scope(user: User) -> str | None:
+    """The path prefix of the stations the user dispatches for: their unit's, "" (all) for a superuser, else None."""
+    if not is_dispatcher(user):
+        return None
+    if user.is_superuser:
+        return ""
+    unit = dispatcher_unit(user)
+    return unit.path if unit is not None else None
+
+
 def acts_on(user: User, station: Unit) -> bool:
     """Whether the user acts as a dispatcher for orders at this station: inside their unit's subtree only.
 
     The one scope rule of every dispatcher's write (placing for a citizen, dispatching,
-    recalling, rejecting, cancelling) and of the candidates they are shown.
+    recalling, rejecting, cancelling), of the candidates they are shown and of what they read.
     """
-    if not is_dispatcher(user):
-        return False
-    if user.is_superuser:
-        return True
-    unit = dispatcher_unit(user)
-    return unit is not None and station.path.startswith(unit.path)
+    scope = dispatch_scope(user)
+    return scope is not None and station.path.startswith(scope)
 
 
 def team_ids_of(user: User) -> set[int]:

@@ -14,7 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as Account
 
 from .models import Offer, Order, Transition
-from .selectors import dispatcher_unit, is_dispatcher, placed_by, team_ids_of
+from .selectors import dispatch_scope, placed_by, team_ids_of
 
 # Who and where exactly: for the order's staff, its citizen and the team that took it.
 CONTACT_FIELDS = ("contact_name", "contact_phone", "address", "lat", "lng", "description")
@@ -27,23 +27,17 @@ class Viewer:
     """Who is looking, read once per request."""
 
     user: Account | AnonymousUser
-    superuser: bool
-    # The subtree the viewer dispatches for (selectors.acts_on).
-    unit_path: str | None
+    # The subtree the viewer dispatches for (selectors.dispatch_scope), read once.
+    scope: str | None
     team_ids: frozenset[int]
 
     @classmethod
     def of(cls, user: Account | AnonymousUser) -> "Viewer":
-        unit = dispatcher_unit(user) if is_dispatcher(user) else None
-        return cls(
-            user=user,
-            superuser=user.is_superuser,
-            unit_path=unit.path if unit is not None else None,
-            team_ids=frozenset(team_ids_of(user)),
-        )
+        return cls(user=user, scope=dispatch_scope(user), team_ids=frozenset(team_ids_of(user)))
 
     def is_staff_of(self, order: Order) -> bool:
-        return self.superuser or (self.unit_path is not None and order.station.path.startswith(self.unit_path))
+        """selectors.acts_on, with the scope read once for the whole answer."""
+        return self.scope is not None and order.station.path.startswith(self.scope)
 
     def owns(self, order: Order) -> bool:
         return placed_by(order, self.user)
