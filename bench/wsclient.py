@@ -1,21 +1,10 @@
-"""A lean WebSocket client (RFC 6455) for bench/push.py: it notes when bytes arrive, and parses later.
+"""A lean WebSocket client (RFC 6455) for the live-push benchmarks: it notes when bytes arrive, and parses later.
 
-One process times the receipts of 1 000 connections, and a broadcast reaches about
-a hundred of them at the same instant. A full client (the `websockets` library)
-parses each message on arrival and wakes a task for it, about 100-180 µs of CPU a
-message on a 2-core machine, so the last receipt of a burst was stamped milliseconds
-after its bytes had come in. Here each chunk carries two times: when the kernel
-queued its bytes on the socket (SO_TIMESTAMPNS, read with recvmsg: the moment the
-bytes reached this host, as they would reach a phone's, whenever this process gets
-round to reading them) and when this process read them (time.time() first thing in
-the read callback). Nothing else is done on receipt; frames are parsed by
-`Lean.take_messages`, which the caller runs between receipts, and a text message
-gets the times of the chunk that brought its last byte.
-
-Only what the benchmark needs: ws:// (no TLS), no subprotocol, no extension (no
-permessage-deflate), no pings of our own. Pings are answered and a close is
-echoed when `take_messages` runs, so it must run well within the server's ping
-timeout (daphne: 30 s after a ping).
+A full client parsing each message on arrival stamped the end of a burst late. Here each chunk
+keeps when the kernel queued its bytes (SO_TIMESTAMPNS) and when this process read them, and
+`Lean.take_messages` parses frames between receipts; a message gets the times of its last byte.
+Only what the benchmarks need: ws://, no subprotocol, extension or fragmented message, no pings
+of our own; pings are answered when `take_messages` runs, so it must run within the ping timeout.
 """
 
 from __future__ import annotations
@@ -38,22 +27,16 @@ MAX_HEAD = 64 * 1024  # a 101 response is a few hundred bytes: more is not a Web
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 NO_STATUS = 1005  # RFC 6455 §7.4.1: a close frame without a code
 ABNORMAL = 1006  # RFC 6455 §7.4.1: the connection went without a close frame
-# Where every connection's bytes land, copied out at once: reading into a fresh 256 KiB
-# bytes per recv (asyncio's data_received) had glibc map and unmap it each time, about
-# 30 µs of system CPU a message here. One buffer serves all connections: a read and its
-# copy run back to back in the event loop's thread (one loop at a time may use Lean).
+# Every connection's bytes land here and are copied out at once: a fresh 256 KiB buffer per
+# read had glibc map and unmap it each time. One loop at a time may use it (read, then copy).
 RECEIVE_BUFFER = memoryview(bytearray(256 * 1024))
-# Linux's receive timestamps (asm-generic/socket.h; Python's socket module names neither):
-# the control message is a struct timespec of CLOCK_REALTIME, the clock of time.time().
+# asm-generic/socket.h (Python's socket module names neither): a timespec of time.time()'s clock.
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 TIMESPEC = struct.Struct("@qq")
 ANCILLARY_SIZE = socket.CMSG_SPACE(TIMESPEC.size)
-# How many chunks came with the kernel's time and how many without (read time stands in):
-# the kernel turns its timestamping on a moment after the first socket asks for it.
+# Reads with the kernel's time and without (read time stands in): see kernel_stamping.
 STAMPS: Counter[str] = Counter()
-
-
 Message = tuple[float, float, str]  # (arrival, read time, text): see the module docstring
 
 
@@ -70,24 +53,14 @@ def accept_for(key: str) -> str:
     return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
 
 
-def mask(payload: bytes, key: bytes) -> bytes:
-    """XOR `payload` with the 4-byte `key` repeated, as one big integer (no loop per byte)."""
-    n = len(payload)
-    keys = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(keys, "big")).to_bytes(n, "big")
-
-
 def client_frame(opcode: int, payload: bytes = b"") -> bytes:
-    """One final frame, masked: a server must close a connection whose client frames are not (§5.1)."""
+    """One control frame (at most 125 bytes, §5.5), masked: a server closes on a client frame that is not (§5.1)."""
     n = len(payload)
-    if n < 126:
-        head = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 1 << 16:
-        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
+    if n > 125:
+        raise ValueError(f"a control frame of {n} bytes")
     key = secrets.token_bytes(4)
-    return head + key + mask(payload, key)
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes((key * 32)[:n], "big")).to_bytes(n, "big")
+    return bytes((0x80 | opcode, 0x80 | n)) + key + masked
 
 
 def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
@@ -99,23 +72,10 @@ def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float | None:
     return None
 
 
-def arrival(ancillary: list[tuple[int, int, bytes]], read: float) -> float:
-    """When the kernel queued the bytes one recvmsg returned (the last of them), or `read` if it did not say."""
-    stamped = kernel_time(ancillary)
-    STAMPS["read" if stamped is None else "kernel"] += 1
-    return read if stamped is None else stamped
-
-
 @contextlib.contextmanager
 def kernel_stamping(timeout: float = 5) -> Iterator[None]:
-    """Turn the kernel's receive timestamps on for the block; it starts once they are given.
-
-    Linux flips timestamping on in a work item a moment after the first socket asks for
-    it, and drops the time of what arrives meanwhile: those reads would be timed when
-    read (counted in STAMPS["read"]). A loaded machine can take longer than a WebSocket
-    handshake over that, so a measurement waits here, on a connection of its own that
-    keeps the timestamping on until the block ends.
-    """
+    """Turn the kernel's receive timestamps on for the block: Linux starts giving them a moment after
+    the first socket asks, so wait for them on a connection of the block's own that keeps them on."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         sender = socket.create_connection(listener.getsockname(), timeout)
         receiver, _ = listener.accept()
@@ -135,7 +95,7 @@ def kernel_stamping(timeout: float = 5) -> Iterator[None]:
 
 
 class Receiver(Protocol):
-    """What a Stamped connection calls (Lean; bench/push.py's Redis floor subscriber)."""
+    """What a Stamped connection calls (Lean; the Redis floor's subscriber)."""
 
     def connection_made(self, transport: Stamped) -> None: ...
 
@@ -145,17 +105,10 @@ class Receiver(Protocol):
 
 
 class Stamped:
-    """A client TCP connection read with recvmsg, so that each chunk comes with the kernel's receive time.
+    """A client TCP connection read with recvmsg, as asyncio's transports are not (they drop the receive time).
 
-    asyncio's transports read with recv and drop the control messages, hence this small
-    one on the loop's add_reader/add_writer. A read's time is that of the latest bytes it
-    took: the kernel keeps one time per queued segment, and gives a segment merged into
-    an unread one its own, later time. So a time is never early, but a frame read
-    together with one that came after it (a heartbeat behind an offer) takes the later
-    one's: read soon after what is timed.
-
-    It calls its protocol (a Receiver) as an asyncio transport would: connection_made,
-    received (for data_received), connection_lost once, on the loop's next turn.
+    A read's time is that of the latest bytes it took: never early, but a frame read together
+    with a later one (a heartbeat behind an offer) takes the later one's time.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: Receiver) -> None:
@@ -163,8 +116,6 @@ class Stamped:
         self.sock = sock
         self.fd = sock.fileno()
         self.protocol = protocol
-        self.unsent = bytearray()
-        self.closing = False  # close() asked: end once the unsent bytes are out
         self.gone = False
         loop.add_reader(self.fd, self._readable)
         protocol.connection_made(self)
@@ -181,45 +132,21 @@ class Stamped:
         if n == 0:
             self._end(None)  # the server ended the connection
             return
-        self.protocol.received(arrival(ancillary, read), read, RECEIVE_BUFFER[:n].tobytes())
+        arrived = kernel_time(ancillary)
+        STAMPS["read" if arrived is None else "kernel"] += 1
+        self.protocol.received(read if arrived is None else arrived, read, RECEIVE_BUFFER[:n].tobytes())
 
     def write(self, data: bytes) -> None:
-        if self.gone or self.closing:
+        """Send at once: a client that only writes its handshake and control frames never fills its send buffer."""
+        if self.gone:
             return
-        if not self.unsent:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._end(exc)
-                return
-            data = data[sent:]
-            if not data:
-                return
-            self.loop.add_writer(self.fd, self._writable)
-        self.unsent += data
-
-    def _writable(self) -> None:
         try:
-            sent = self.sock.send(self.unsent)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
+            sent = self.sock.send(data)
+        except OSError as exc:  # BlockingIOError included: the connection is stuck
             self._end(exc)
             return
-        del self.unsent[:sent]
-        if not self.unsent:
-            self.loop.remove_writer(self.fd)
-            if self.closing:
-                self._end(None)
-
-    def close(self) -> None:
-        """End the connection once what was written is sent."""
-        if self.unsent:
-            self.closing = True
-        else:
-            self._end(None)
+        if sent < len(data):
+            self._end(OSError(f"the send buffer took {sent} of {len(data)} bytes"))
 
     def abort(self) -> None:
         self._end(None)
@@ -229,8 +156,6 @@ class Stamped:
             return
         self.gone = True
         self.loop.remove_reader(self.fd)
-        if self.unsent:
-            self.loop.remove_writer(self.fd)
         self.sock.close()
         self.loop.call_soon(self.protocol.connection_lost, exc)
 
@@ -246,20 +171,15 @@ class Lean:
         self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.on_lost: Callable[[], None] | None = None
-        # (arrival, read, bytes) as they came: the kernel's receive time and this process's
-        # read time (module docstring); None until the handshake is done.
+        # (arrival, read time, bytes) as they came; None until the handshake is done.
         self.chunks: list[tuple[float, float, bytes]] | None = None
         self.rest = bytearray()  # the start of a frame whose end has not been parsed yet
-        self.parts: list[bytes] = []  # a fragmented message's payloads so far
-        self.part_opcode: int | None = None  # its first frame's opcode while one is open
         self.close_sent = False
         self.close_code: int | None = None  # from the server's close frame
         self.close_reason = ""
         self.close_at: float | None = None  # arrival of that frame
         self.lost_at: float | None = None
         self.lost_error: Exception | None = None
-
-    # --- the transport's calls -------------------------------------------------------
 
     def connection_made(self, transport: Stamped) -> None:
         self.transport = transport
@@ -277,15 +197,11 @@ class Lean:
         self.lost_error = exc
         self.transport = None
         if not self.handshake.done():
-            self.handshake.set_exception(
-                HandshakeError(f"the server closed the connection during the handshake ({exc or 'EOF'})")
-            )
+            self.handshake.set_exception(HandshakeError(f"closed during the handshake ({exc or 'EOF'})"))
         if not self.lost.done():
             self.lost.set_result(None)
         if self.on_lost is not None:
             self.on_lost()
-
-    # --- the opening handshake (RFC 6455 §4.1) -------------------------------------
 
     def _handshake_data(self, arrived: float, read: float, data: bytes) -> None:
         if self.handshake.done():
@@ -308,30 +224,27 @@ class Lean:
         self.handshake.set_result(None)
 
     def _check_response(self, head: str) -> None:
+        """The client's checks of RFC 6455 §4.1 on the server's answer."""
         status, *lines = head.split("\r\n")
-        parts = status.split(" ", 2)
-        if len(parts) < 2 or parts[0] != "HTTP/1.1" or parts[1] != "101":
+        if status.split(" ")[:2] != ["HTTP/1.1", "101"]:
             raise HandshakeError(f"the server answered {status!r}, not 101 Switching Protocols")
-        headers: dict[str, str] = {}
+        headers: dict[str, list[str]] = {}  # a repeated header is one list (RFC 9110 §5.3)
         for line in lines:
             name, sep, value = line.partition(":")
             if not sep:
                 raise HandshakeError(f"a malformed response header {line!r}")
-            name = name.strip().lower()
-            # Repeated headers are one comma-separated list (RFC 9110 §5.3).
-            headers[name] = f"{headers[name]}, {value.strip()}" if name in headers else value.strip()
-        if headers.get("upgrade", "").lower() != "websocket":
-            raise HandshakeError(f"Upgrade: {headers.get('upgrade')!r} in the 101, not websocket")
-        if "upgrade" not in (token.strip().lower() for token in headers.get("connection", "").split(",")):
-            raise HandshakeError(f"Connection: {headers.get('connection')!r} in the 101, without upgrade")
-        if headers.get("sec-websocket-accept") != accept_for(self.key):
-            raise HandshakeError(
-                f"Sec-WebSocket-Accept {headers.get('sec-websocket-accept')!r}, expected {accept_for(self.key)!r}"
-            )
-        # We offered none: a server may not pick one (§4.1, points 5 and 6 of the client's checks).
-        for name in ("sec-websocket-extensions", "sec-websocket-protocol"):
-            if headers.get(name):
-                raise HandshakeError(f"the server chose {name} {headers[name]!r}, which was not offered")
+            headers.setdefault(name.strip().lower(), []).extend(v.strip() for v in value.split(","))
+        accept = accept_for(self.key)
+        for ok, wanted in (
+            ([v.lower() for v in headers.get("upgrade", [])] == ["websocket"], "Upgrade: websocket"),
+            ("upgrade" in (v.lower() for v in headers.get("connection", [])), "Connection: upgrade"),
+            (headers.get("sec-websocket-accept") == [accept], f"Sec-WebSocket-Accept: {accept}"),
+            # We offered none: a server may not pick one.
+            (not any(headers.get("sec-websocket-extensions", [])), "no extension"),
+            (not any(headers.get("sec-websocket-protocol", [])), "no subprotocol"),
+        ):
+            if not ok:
+                raise HandshakeError(f"a 101 without {wanted}: {headers}")
 
     def _fail(self, exc: Exception) -> None:
         if not self.handshake.done():
@@ -339,14 +252,8 @@ class Lean:
         if self.transport is not None:
             self.transport.abort()
 
-    # --- frames, parsed only when asked (RFC 6455 §5) ------------------------------
-
     def take_messages(self) -> list[Message]:
-        """Parse what came since the last call; answer pings and a close; return the text messages.
-
-        Each message is (arrival, read time, text) of the chunk with its last byte. A half-received frame waits
-        for the next call. Raises FrameError on a frame a server may not send.
-        """
+        """Parse what came since the last call (a frame's start waits), answer pings and a close; the text messages."""
         if not self.chunks:
             return []
         chunks, self.chunks = self.chunks, []
@@ -374,14 +281,11 @@ class Lean:
             if b0 & 0x70:
                 raise FrameError(f"reserved bits {b0 & 0x70:#x} set, and no extension was agreed (§5.2)")
             length, start = b1 & 0x7F, pos + 2
-            if length == 126:
-                if size - pos < 4:
+            if length >= 126:  # the length follows in 2 or 8 bytes (§5.2)
+                start += 2 if length == 126 else 8
+                if start > size:
                     break
-                length, start = int.from_bytes(data[pos + 2 : pos + 4], "big"), pos + 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, start = int.from_bytes(data[pos + 2 : pos + 10], "big"), pos + 10
+                length = int.from_bytes(data[pos + 2 : start], "big")
             end = start + length
             if end > size:
                 break
@@ -404,26 +308,15 @@ class Lean:
             elif opcode != OP_PONG:
                 raise FrameError(f"unknown control opcode {opcode:#x}")
             return
-        if opcode == OP_CONT:
-            if self.part_opcode is None:
-                raise FrameError("a continuation frame with no message to continue (§5.4)")
-            self.parts.append(payload)
-        elif opcode in (OP_TEXT, OP_BINARY):
-            if self.part_opcode is not None:
-                raise FrameError("a new message inside a fragmented one (§5.4)")
-            self.part_opcode, self.parts = opcode, [payload]
-        else:
-            raise FrameError(f"unknown data opcode {opcode:#x}")
-        if not fin:
-            return
-        whole = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
-        kind, self.part_opcode, self.parts = self.part_opcode, None, []
-        if kind == OP_TEXT:
+        if not fin or opcode == OP_CONT:
+            raise FrameError("a fragmented message, which neither the stream nor the bare floor sends (§5.4)")
+        if opcode == OP_TEXT:
             try:
-                messages.append((*times, whole.decode("utf-8")))
+                messages.append((*times, payload.decode("utf-8")))
             except UnicodeDecodeError as exc:
                 raise FrameError(f"a text message that is not UTF-8 ({exc})") from exc
-        # Binary messages: neither the stream nor the bare consumer sends any; not events.
+        elif opcode != OP_BINARY:  # binary messages: not events
+            raise FrameError(f"unknown data opcode {opcode:#x}")
 
     def _close_frame(self, arrived: float, payload: bytes) -> None:
         if len(payload) == 1:
@@ -433,8 +326,6 @@ class Lean:
         self.close_reason = payload[2:].decode("utf-8", "replace")
         # Echo the code (§5.5.1); the server then closes the TCP connection.
         self._send(OP_CLOSE, payload[:2])
-
-    # --- sending and closing --------------------------------------------------------
 
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is None or self.close_sent:
@@ -452,9 +343,9 @@ class Lean:
             self.transport.abort()
 
     def close_transport(self) -> None:
-        """End the TCP connection from our side (after what is written), if the server has not."""
+        """End the TCP connection from our side, if the server has not."""
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
     @property
     def is_open(self) -> bool:
@@ -469,17 +360,12 @@ async def connect(url: str, origin: str | None, timeout: float) -> Lean:
     port = parts.port or 80
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     key = base64.b64encode(secrets.token_bytes(16)).decode()
-    lines = [
-        f"GET {target} HTTP/1.1",
-        f"Host: {parts.netloc.rpartition('@')[2]}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-    ]
-    if origin:
-        lines.append(f"Origin: {origin}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc.rpartition('@')[2]}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        + (f"Origin: {origin}\r\n" if origin else "")
+        + "\r\n"
+    ).encode("latin-1")
     loop = asyncio.get_running_loop()
     protocol: Lean | None = None
     try:

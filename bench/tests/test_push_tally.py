@@ -1,9 +1,9 @@
-"""bench/push.py's tally: each receipt is checked against who should get which offer, and timed by broadcast."""
+"""bench/push_crowd.py's tally: each receipt is checked against who should get which offer, and timed by broadcast."""
 
 import json
 from dataclasses import dataclass, field
 
-from bench import push
+from bench import push_crowd
 
 
 @dataclass
@@ -35,8 +35,8 @@ def test_receipts_are_grouped_by_the_broadcast_that_sent_them() -> None:
             Conn(2, 8, [(t1 + 0.001, t1 + 0.001, offer(1, 7, first))]),  # not its team's
         ]
     )
-    outcome = push.Outcome()
-    push.tally(crowd, {1: 7, 2: 7}, outcome)  # type: ignore[arg-type]
+    outcome = push_crowd.Outcome()
+    push_crowd.tally(crowd, {1: 7, 2: 7}, outcome)  # type: ignore[arg-type]
     assert (outcome.expected, outcome.missing, outcome.misrouted) == (4, 1, 1)
     assert sorted(round(d * 1e3) for d in outcome.by_broadcast[first]) == [2, 5]
     assert [round(d * 1e3) for d in outcome.by_broadcast[second]] == [4]
