@@ -1,21 +1,11 @@
 #!/usr/bin/env python
-"""How much slower the same Redis round trip is on a machine that has been idle.
+"""Idle penalty: how much slower the same small Redis operations are after a pause than back to back.
 
-bench/push.py holds its broadcasts (one every 0.25 s, each reaching a machine idle since the
-last) against a Redis floor measured back to back. This script measures, on its own, the
-same small operations back to back and with a pause before each, so the two conditions can
-be compared on any machine:
-
-* ping   - redis-py's PING round trip;
-* pubsub - redis-py publish → redis-py subscriber receives (a 400-byte message, as the floor);
-* pack   - redis-py packing a command of 110 arguments: CPU only, no waiting on anyone.
-
-    .venv/bin/python bench/idle_penalty.py [--quick] [--gaps 0,0.002,0.03,0.25] [--samples N]
-
-It writes nothing to Redis (PING, PUBLISH and SUBSCRIBE only). The last line compares no
-pause with the longest one:
-
-    ping_hot_p50_ms=… ping_idle_p50_ms=… pubsub_hot_p99_ms=… pubsub_idle_p99_ms=… pack_hot_us=… pack_idle_us=…
+bench/push.py's broadcasts each meet a machine idle since the last one, its Redis floor does not;
+this compares the two conditions on any machine: ping (redis-py's PING round trip), pubsub
+(publish → subscribe of a 400-byte message, as the floor) and pack (redis-py packing a command of
+110 arguments: CPU only). Nothing is written to Redis. The last line compares no pause with the
+longest one.
 """
 
 from __future__ import annotations
@@ -32,7 +22,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.lifecycle import BenchError, bench_main, percentile  # noqa: E402
+from bench import harness  # noqa: E402
+from bench.harness import BenchError, percentile  # noqa: E402
 
 PAYLOAD = b"x" * 400  # about an event's size, as bench/push.py's floor
 
@@ -81,17 +72,13 @@ def run(args: argparse.Namespace) -> tuple[str, list[str]]:
     operations = {"ping": ping, "pubsub": pubsub, "pack": pack}
     results: dict[tuple[str, float], list[float]] = {}
     try:
-        print(f"  {'operation, pause before each':<32}{'count':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        print(harness.table_head("operation, pause before each", width=32))
         for gap in args.gaps:
             for name, operation in operations.items():
                 # The long pauses cost time, not samples' worth: fewer of them.
                 samples = args.samples if gap < 0.1 else max(20, args.samples // 5)
                 took = results[(name, gap)] = timed(gap, samples, operation)
-                print(
-                    f"  {f'{name}, {gap * 1e3:g} ms':<32}{len(took):>7}{percentile(took, 50) * 1e3:>9.3f}"
-                    f"{percentile(took, 99) * 1e3:>9.3f}{max(took) * 1e3:>9.3f}",
-                    flush=True,
-                )
+                print(harness.table_row(f"{name}, {gap * 1e3:g} ms", took, width=32, digits=3), flush=True)
     finally:
         client.connection_pool.release(connection)
         subscriber.close()
@@ -137,7 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return bench_main("bench/idle_penalty.py", lambda: run(args))
+    return harness.bench_main("bench/idle_penalty.py", lambda: run(args))
 
 
 if __name__ == "__main__":
