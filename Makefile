@@ -52,6 +52,8 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# One script per figure, each printing its figure last (bench/README.md). bench/push_hold.py (minutes of
+# held connections) and bench/idle_penalty.py (a diagnostic) are run by hand.
 bench: venv
 	$(PY) bench/lifecycle.py $(BENCH_ARGS)
 	$(PY) bench/matching.py $(BENCH_ARGS)
