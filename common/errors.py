@@ -46,3 +46,14 @@ class Conflict(DomainError):
 class PayloadTooLarge(DomainError):
     status = 413
     code = "payload_too_large"
+
+
+class RateLimited(DomainError):
+    """429: asked too often; `retry_after` says when to ask again."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(detail, fields=fields)
+        self.retry_after = retry_after

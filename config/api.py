@@ -1,23 +1,16 @@
-"""API plumbing shared by every app: errors, pagination, token login."""
+"""API plumbing shared by every app: the one JSON error format."""
 
 from typing import Any
 
-from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
+from rest_framework import exceptions
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
-from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from common.errors import DomainError
+from common.errors import DomainError, RateLimited
 
 # Stable machine codes for DRF's own exceptions.
 DRF_CODES = {
@@ -36,7 +29,9 @@ DRF_CODES = {
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error is `{"code", "detail", "fields"}`; domain errors carry their own status."""
     if isinstance(exc, DomainError):
-        return Response({"code": exc.code, "detail": exc.detail, "fields": exc.fields}, status=exc.status)
+        body = {"code": exc.code, "detail": exc.detail, "fields": exc.fields}
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return Response(body, status=exc.status, headers=headers)
     if isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         detail = _("The request is too large.")
         return Response({"code": "payload_too_large", "detail": detail, "fields": {}}, status=413)
@@ -56,30 +51,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         response.data = {"code": code, "detail": str(getattr(exc, "detail", exc)), "fields": {}}
     return response
-
-
-class TokenApi(APIView):
-    """Phones log in with phone number and password and keep the token."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
-
-    class InputSerializer(serializers.Serializer):
-        phone = serializers.CharField(max_length=20)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()})},
-        auth=[],
-    )
-    def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = authenticate(request, username=data.validated_data["phone"], password=data.validated_data["password"])
-        if user is None:
-            raise exceptions.AuthenticationFailed(_("Wrong phone number or password."))
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key}, status=status.HTTP_200_OK)

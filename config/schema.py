@@ -24,7 +24,7 @@ WHY = {
     "429": "Too many requests; try again later.",
 }
 # Operations whose own throttle may answer 429.
-THROTTLED = {("/api/v1/auth/token/", "post"), ("/api/v1/orders/", "post")}
+THROTTLED = {("/api/v1/auth/code/", "post"), ("/api/v1/auth/token/", "post"), ("/api/v1/orders/", "post")}
 
 
 def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     # A page past the last (DRF's pagination) is a 404 too.
     if any(p.get("in") == "path" or p.get("name") == "page" for p in parameters):
         statuses.append("404")
-    if method == "post" and path != "/api/v1/auth/token/":
+    if method == "post" and not path.startswith("/api/v1/auth/"):
         statuses.append("409")
     if has_body:
         statuses += ["413", "415"]

@@ -4,12 +4,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from accounts import views as account_views
+from accounts.apis import SignInCodeApi, TokenApi
 from dispatch.apis import OfferViewSet, OrderPhotoApi, OrderViewSet, StatsApi
 from requests_app.apis import CategoryViewSet
 from volunteers.apis import TeamViewSet
 
 from . import views
-from .api import TokenApi
 
 router = DefaultRouter()
 router.register("categories", CategoryViewSet, basename="category")
@@ -18,8 +19,13 @@ router.register("offers", OfferViewSet, basename="offer")
 router.register("teams", TeamViewSet, basename="team")
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("login/", account_views.signin, name="signin"),
+    path("logout/", account_views.signout, name="signout"),
+    path("display/elder/", account_views.elder_mode, name="elder-mode"),
+    path("", include("requests_app.urls")),
+    path("team/", include("volunteers.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/auth/code/", SignInCodeApi.as_view(), name="api-signin-code"),
     path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),
     path("api/v1/stats/", StatsApi.as_view(), name="api-stats"),
     path("api/v1/", include(router.urls)),

@@ -1,12 +1,6 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views import defaults
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    """A landing page that points each kind of user to their door."""
-    return render(request, "home.html")
 
 
 def _is_api(request: HttpRequest) -> bool:

@@ -15,7 +15,7 @@ from django.utils.translation import pgettext_lazy
 from common.admin import ReadOnlyAdminMixin
 
 from .choices import Level, OfferState, OrderState
-from .models import Notification, Offer, Order, OrderPhoto, StaffProfile, TeamCell, Transition, Unit
+from .models import ActionKey, Notification, Offer, Order, OrderPhoto, StaffProfile, TeamCell, Transition, Unit
 
 
 class InstituteListFilter(admin.SimpleListFilter):
@@ -308,3 +308,14 @@ class OrderPhotoAdmin(admin.ModelAdmin):
     list_select_related = ["order__category"]
     raw_id_fields = ["order"]
     readonly_fields = ["uploaded_at"]
+
+
+@admin.register(ActionKey)
+class ActionKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The check-ins and completions a phone sent with an Idempotency-Key (a resend replays)."""
+
+    list_display = ["action", "order", "user", "key", "created_at"]
+    list_filter = ["action"]
+    search_fields = ["key", "user__username"]
+    list_select_related = ["user", "order"]
+    raw_id_fields = ["order", "user"]

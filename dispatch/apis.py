@@ -75,6 +75,19 @@ def _answered(change: Callable[[], Order], render: Callable[[int], Response]) ->
     return render(change().pk)
 
 
+IDEMPOTENCY_HEADER = OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key") or None
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidInput(
+            _("The Idempotency-Key is too long."),
+            fields={"Idempotency-Key": [_("At most %(n)d characters.") % {"n": IDEMPOTENCY_KEY_MAX_LENGTH}]},
+        )
+    return key
+
+
 def _actor(request: Request) -> Account:
     """The signed-in user: every API class here lets no anonymous request through (IsAuthenticated)."""
     return cast(Account, request.user)
@@ -120,16 +133,11 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(
         request=OrderCreateSerializer,
         responses={201: OrderSerializer, 200: OrderSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[IDEMPOTENCY_HEADER],
     )
     def create(self, request: Request) -> Response:
         data = _input(OrderCreateSerializer, request)
-        key = request.headers.get("Idempotency-Key") or None
-        if key is not None and len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-            raise InvalidInput(
-                _("The Idempotency-Key is too long."),
-                fields={"Idempotency-Key": [_("At most %(n)d characters.") % {"n": IDEMPOTENCY_KEY_MAX_LENGTH}]},
-            )
+        key = _idempotency_key(request)
         category = _fk(Category, data.pop("category"), "category")
         item = _fk(ServiceItem, data.pop("item", None), "item")
         station = _fk(Unit, data.pop("station", None), "station")
@@ -202,22 +210,29 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def abandon(self, request: Request, pk: str) -> Response:
         return self._noted(request, pk, services.order_abandon)
 
-    @extend_schema(request=StartSerializer, responses=OrderSerializer)
+    @extend_schema(request=StartSerializer, responses=OrderSerializer, parameters=[IDEMPOTENCY_HEADER])
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
         data = _input(StartSerializer, request)
+        key = _idempotency_key(request)
         return _answered(
             lambda: field_work.order_start(
-                order_id=order_id, user=_actor(request), lat=data.get("lat"), lng=data.get("lng"), qr=data.get("qr")
+                order_id=order_id,
+                user=_actor(request),
+                lat=data.get("lat"),
+                lng=data.get("lng"),
+                qr=data.get("qr"),
+                idempotency_key=key,
             ),
             self._render,
         )
 
-    @extend_schema(request=CompleteSerializer, responses=OrderSerializer)
+    @extend_schema(request=CompleteSerializer, responses=OrderSerializer, parameters=[IDEMPOTENCY_HEADER])
     @action(detail=True, methods=["post"])
     def complete(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
+        key = _idempotency_key(request)
         multipart = hasattr(request.data, "getlist")
         body: Any = request.data
         data: Any = dict(body.items()) if multipart else body
@@ -232,6 +247,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 summary=s.validated_data["summary"],
                 hours=[dict(line) for line in s.validated_data["hours"]],
                 photos=s.validated_data["photos"],
+                idempotency_key=key,
             ),
             self._render,
         )

@@ -101,6 +101,26 @@ def _name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
 
 
+def seed_menu() -> list[Category]:
+    """The ten-heading service menu (服务菜单) with its sub-items."""
+    categories = []
+    for n, (code, name, name_en, icon, hours, items) in enumerate(CATALOGUE):
+        category = Category.objects.create(
+            code=code,
+            name=name,
+            name_en=name_en,
+            icon=icon,
+            sort_order=n,
+            default_duration_hours=Decimal(str(hours)),
+            description=f"{name}志愿服务",
+        )
+        ServiceItem.objects.bulk_create(
+            ServiceItem(category=category, name=item, default_duration_hours=Decimal(str(hours))) for item in items
+        )
+        categories.append(category)
+    return categories
+
+
 def is_seeded() -> bool:
     return Unit.objects.filter(code="XZ").exists()
 
@@ -184,21 +204,7 @@ def seed(
         Unit.objects.bulk_update(stations, ["path"])
         tick("units", 1 + len(institutes) + len(stations))
 
-        categories = []
-        for n, (code, name, name_en, icon, hours, items) in enumerate(CATALOGUE):
-            cat = Category.objects.create(
-                code=code,
-                name=name,
-                name_en=name_en,
-                icon=icon,
-                sort_order=n,
-                default_duration_hours=Decimal(str(hours)),
-                description=f"{name}志愿服务",
-            )
-            ServiceItem.objects.bulk_create(
-                ServiceItem(category=cat, name=item, default_duration_hours=Decimal(str(hours))) for item in items
-            )
-            categories.append(cat)
+        categories = seed_menu()
 
         staff = [
             (DISPATCHER_PHONE, "中心调度员", center, Role.DISPATCHER),

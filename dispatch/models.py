@@ -156,6 +156,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
     rating = models.PositiveSmallIntegerField(_("rating"), null=True, blank=True)
     comment = models.TextField(_("comment"), blank=True)
     publicity_consent = models.BooleanField(_("publicity consent"), default=False)
+    # The citizen's word on the outcome when rating: False is "没有解决" (not solved).
+    resolved = models.BooleanField(_("solved"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
@@ -272,8 +274,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
         self.completed_at = timezone.now()
 
     @transition(field=state, source=OrderState.COMPLETED, target=OrderState.CLOSED)
-    def evaluate(self, *, rating: int, comment: str, publicity_consent: bool) -> None:
+    def evaluate(self, *, rating: int, comment: str, publicity_consent: bool, resolved: bool = True) -> None:
         self.rating = rating
+        self.resolved = resolved
         self.comment = comment
         self.publicity_consent = publicity_consent
         self.closed_at = timezone.now()
@@ -477,6 +480,8 @@ class Notification(models.Model):
         ORDER_ESCALATED = "order_escalated", _("order escalated")
         ORDER_WAITING = "order_waiting", _("order still waiting")
         LOW_RATING = "low_rating", _("low rating")
+        SIGNIN_CODE = "signin_code", _("sign-in code")
+        UNRESOLVED = "unresolved", _("citizen says not solved")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -524,3 +529,21 @@ class OrderPhoto(models.Model):
 
     def __str__(self) -> str:
         return self.image.name or ""
+
+
+class ActionKey(models.Model):
+    """An Idempotency-Key a user sent with a check-in or completion: the same key again is a replay."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    action = models.CharField(max_length=20)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="action_key_once_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.order_id} ({self.key})"

@@ -117,6 +117,8 @@ def _texts(order: Order) -> dict[str, str]:
         Kind.ORDER_ESCALATED: _("Order #%(id)s (%(category)s) was not accepted in time and now needs you.") % n,
         Kind.ORDER_WAITING: _("Order #%(id)s (%(category)s) is still not accepted by any team.") % n,
         Kind.LOW_RATING: _("Order #%(id)s (%(category)s) was rated %(rating)s★.") % {**n, "rating": order.rating},
+        Kind.UNRESOLVED: _("The citizen says order #%(id)s (%(category)s) was not solved (%(rating)s★).")
+        % {**n, "rating": order.rating},
     }
 
 
@@ -157,5 +159,7 @@ def for_event(event_type: str, order: Order, *, offer: Offer | None = None, unit
         notify(Kind.ORDER_ESCALATED, order, users=_dispatchers(unit))
     elif event_type == "order.waiting" and unit is not None:
         notify(Kind.ORDER_WAITING, order, users=_dispatchers(unit))
+    elif event_type == "order.evaluated" and order.resolved is False:
+        notify(Kind.UNRESOLVED, order, users=_dispatchers(order.station.parent or order.station))
     elif event_type == "order.evaluated" and order.rating is not None and order.rating <= settings.LOW_RATING_MAX:
         notify(Kind.LOW_RATING, order, users=_dispatchers(order.station.parent or order.station))

@@ -103,6 +103,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "rating",
             "comment",
             "publicity_consent",
+            "resolved",
             "offers",
             "history",
             "created_at",
@@ -229,6 +230,9 @@ class EvaluateSerializer(serializers.Serializer):
     rating = serializers.IntegerField(min_value=1, max_value=5)
     comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     publicity_consent = serializers.BooleanField(required=False, default=False)
+    resolved = serializers.BooleanField(
+        required=False, default=True, help_text="false: 没有解决 (alerts the dispatchers)"
+    )
 
 
 class CandidateSerializer(serializers.Serializer):

@@ -23,6 +23,7 @@ from channels.db import database_sync_to_async
 
 from .events import event_message
 from .models import Event
+from .selectors import latest_seq
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _read(after: int, before: int | None, limit: int) -> list[Row]:
 
 @database_sync_to_async
 def _latest() -> int:
-    return Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return latest_seq()
 
 
 class LogTail:

@@ -62,6 +62,10 @@ class Citizen(models.Model):
         related_name="citizens",
         verbose_name=_("home station"),
     )
+    # The place the citizen chose to keep for their next orders ("my saved address").
+    address = models.CharField(_("saved address"), max_length=200, blank=True)
+    lat = models.FloatField(_("saved latitude"), null=True, blank=True)
+    lng = models.FloatField(_("saved longitude"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("citizen")

@@ -3,7 +3,7 @@
 import hashlib
 import json
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from geopy.distance import geodesic
 
-from common.errors import Conflict, Forbidden, InvalidInput
+from common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dispatch.choices import Level, Priority
 from dispatch.geo import bounding_box
 from dispatch.matching import Jurisdiction, in_jurisdiction
@@ -33,6 +33,9 @@ from dispatch.services.core import (
 from realtime import events
 
 from .models import Category, Citizen, ServiceItem
+
+# The half-days a citizen picks from (local hours): morning and afternoon.
+HALF_DAYS = {"morning": (8, 12), "afternoon": (14, 18)}
 
 # Stations searched for the nearest one when an order gives only coordinates.
 NEAREST_STATION_KM = 30.0
@@ -215,9 +218,15 @@ def _replay(user: Account, key: str, fingerprint: str) -> Order | None:
 
 
 def order_evaluate(
-    *, order_id: int, user: Account, rating: int, comment: str = "", publicity_consent: bool = False
+    *,
+    order_id: int,
+    user: Account,
+    rating: int,
+    comment: str = "",
+    publicity_consent: bool = False,
+    resolved: bool = True,
 ) -> Order:
-    """The citizen rates the service (评单); the order closes."""
+    """The citizen rates the service (评单); the order closes. "Not solved" alerts the dispatchers."""
     errors: dict[str, list[str]] = {}
     if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         errors["rating"] = [_("Give 1 to 5 stars.")]
@@ -239,6 +248,54 @@ def order_evaluate(
             rating=rating,
             comment=comment,
             publicity_consent=publicity_consent,
-            event_payload={"rating": rating},
+            resolved=resolved,
+            event_payload={"rating": rating, "resolved": resolved},
         )
     return order
+
+
+def citizen_save_place(*, user: Account, address: str, lat: float | None, lng: float | None) -> Citizen | None:
+    """Keep a place as the citizen's saved address for their next orders."""
+    citizen = Citizen.objects.filter(user=user).first()
+    if citizen is None:
+        return None
+    citizen.address, citizen.lat, citizen.lng = address[:200], lat, lng
+    citizen.save(update_fields=["address", "lat", "lng"])
+    return citizen
+
+
+def next_half_day(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The next morning (8–12) or afternoon (14–18) that has not begun, in local time."""
+    local = timezone.localtime(now or timezone.now())
+    day = local.replace(minute=0, second=0, microsecond=0)
+    for offset in range(3):
+        base = day + timedelta(days=offset)
+        for start, end in HALF_DAYS.values():
+            opens = base.replace(hour=start)
+            if opens > local:
+                return opens, base.replace(hour=end)
+    raise AssertionError("a half-day always opens within three days")
+
+
+def order_again(*, order_id: int, user: Account, idempotency_key: str | None = None) -> tuple[Order, bool]:
+    """Order the same service again at the next half-day, in one tap (after "not solved")."""
+    old = Order.objects.select_related("category", "item", "station").filter(pk=order_id).first()
+    if old is None or old.citizen is None or old.citizen.user_id != user.pk:
+        raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id})
+    start, end = next_half_day()
+    note = _("Ordered again: order #%(id)s was not solved.") % {"id": old.pk}
+    return order_place(
+        user=user,
+        category=old.category,
+        item=old.item,
+        description=f"{old.description}\n{note}"[:2000],
+        address=old.address,
+        window_start=start,
+        window_end=end,
+        contact_name=old.contact_name,
+        contact_phone=old.contact_phone,
+        lat=old.lat,
+        lng=old.lng,
+        station=old.station,
+        idempotency_key=idempotency_key or f"again-{old.pk}",
+    )

@@ -16,7 +16,7 @@ from common.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from common.uploads import PhotoRejected, photo_clean
 from dispatch.models import Order, OrderPhoto
 from dispatch.selectors import is_dispatcher, team_ids_of
-from dispatch.services.core import ensure_can, lock_order, lock_row, order_transition
+from dispatch.services.core import ensure_can, lock_order, lock_row, order_transition, remember_key, replayed
 from realtime import events
 from realtime import groups as g
 
@@ -42,11 +42,19 @@ def order_qr_payload(order: Order) -> str:
 
 
 def order_start(
-    *, order_id: int, user: Account, lat: float | None = None, lng: float | None = None, qr: str | None = None
+    *,
+    order_id: int,
+    user: Account,
+    lat: float | None = None,
+    lng: float | None = None,
+    qr: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Order:
     """Check in on site: by GPS within CHECKIN_RADIUS_M of the order, or by its code or QR."""
     with transaction.atomic():
         order = lock_order(order_id)
+        if replayed(order, "start", user=user, key=idempotency_key):
+            return order
         ensure_can(order, "start")
         _require_accepting_team(user, order)
         if qr:
@@ -75,6 +83,7 @@ def order_start(
                 fields={"qr": [_("Give lat and lng, or qr.")]},
             )
         order_transition(order, "start", by=user, note=how, event_payload={"checkin": checkin})
+        remember_key(order, "start", user=user, key=idempotency_key)
     return order
 
 
@@ -128,6 +137,7 @@ def order_complete(
     summary: str,
     hours: list[dict[str, Any]],
     photos: list[UploadedFile] | None = None,
+    idempotency_key: str | None = None,
 ) -> Order:
     """Finish the service: summary, photos, and each volunteer's hours into their ledger."""
     photos = photos or []
@@ -143,6 +153,8 @@ def order_complete(
         raise InvalidInput(_("The summary is too long."), fields={"summary": [_("At most 2000 characters.")]})
     with transaction.atomic():
         order = lock_order(order_id)
+        if replayed(order, "complete", user=user, key=idempotency_key):
+            return order
         ensure_can(order, "complete")
         team_id = _require_accepting_team(user, order)
         rows = _clean_hours(team_id, hours)
@@ -154,6 +166,7 @@ def order_complete(
         )
         for photo in cleaned:
             OrderPhoto.objects.create(order=order, image=photo)
+        remember_key(order, "complete", user=user, key=idempotency_key)
     return order
 
 

@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_htmx",
+    "formtools",
+    "accounts",
     "dispatch",
     "requests_app",
     "volunteers",
@@ -52,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -70,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context.display",
             ],
         },
     },
@@ -173,7 +178,14 @@ CELERY_BEAT_SCHEDULE = {
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+# One-time sign-in codes (accounts.services): lifetime, tries, and how often a phone or an address may ask.
+SIGNIN_CODE_TTL = timedelta(minutes=env.int("SIGNIN_CODE_TTL_MINUTES", default=5))
+SIGNIN_CODE_MAX_TRIES = env.int("SIGNIN_CODE_MAX_TRIES", default=5)
+SIGNIN_CODE_RESEND_S = env.int("SIGNIN_CODE_RESEND_S", default=60)
+SIGNIN_CODES_PER_PHONE_HOUR = env.int("SIGNIN_CODES_PER_PHONE_HOUR", default=5)
+SIGNIN_CODES_PER_ADDRESS_HOUR = env.int("SIGNIN_CODES_PER_ADDRESS_HOUR", default=30)
 
 # --- i18n -----------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -185,6 +197,8 @@ USE_TZ = True
 
 # --- Static and uploaded files -------------------------------------------
 STATIC_URL = "/static/"
+# The project's own browser files and, under vendor/, the third-party ones (with version and licence).
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
@@ -258,6 +272,8 @@ CHECKIN_RADIUS_M = env.int("CHECKIN_RADIUS_M", default=500)
 # An order's time window may open at most this far ahead and last at most this long.
 ORDER_MAX_LEAD = timedelta(days=env.int("ORDER_MAX_LEAD_DAYS", default=90))
 ORDER_MAX_WINDOW = timedelta(hours=env.int("ORDER_MAX_WINDOW_HOURS", default=72))
+# Star levels (星级志愿者): hours on record needed for one to five stars.
+STAR_LEVEL_HOURS = [int(h) for h in env.list("STAR_LEVEL_HOURS", default=["100", "300", "600", "1000", "1500"])]
 # Hours a volunteer may report for one order (in 0.5 h steps).
 MAX_HOURS_PER_ORDER = env.float("MAX_HOURS_PER_ORDER", default=24.0)
 

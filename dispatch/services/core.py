@@ -11,14 +11,14 @@ from django.db.models import F
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from common.errors import Forbidden, InvalidTransition, NotFound
+from common.errors import Conflict, Forbidden, InvalidTransition, NotFound
 from realtime import events
 from realtime import groups as g
 from volunteers.models import Team
 
 from .. import notifications, outbox
 from ..choices import OrderState
-from ..models import Order, TeamCell, Transition
+from ..models import ActionKey, Order, TeamCell, Transition
 from ..selectors import (
     BUSY_STATES,
     acts_on,
@@ -208,3 +208,24 @@ def auto_dispatch_later(order: Order) -> None:
     """After commit, let the order go out by itself if its unit dispatches automatically."""
     if order.state == OrderState.SUBMITTED:
         outbox.enqueue_after_commit("dispatch.tasks.auto_dispatch_order", order.pk)
+
+
+def replayed(order: Order, action: str, *, user: Account, key: str | None) -> bool:
+    """Whether this Idempotency-Key already did this action on this order (call with the order locked).
+
+    A phone that sent a check-in or completion while its connection dropped sends it again with the
+    same key: the second time answers as the first did and changes nothing.
+    """
+    if not key:
+        return False
+    earlier = ActionKey.objects.filter(user=user, key=key).first()
+    if earlier is None:
+        return False
+    if earlier.order_id != order.pk or earlier.action != action:
+        raise Conflict(_("This Idempotency-Key was already used for another request."), code="idempotency_key_reused")
+    return True
+
+
+def remember_key(order: Order, action: str, *, user: Account, key: str | None) -> None:
+    if key:
+        ActionKey.objects.create(user=user, key=key, action=action, order=order)

@@ -18,15 +18,16 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from accounts.services import signin_code_send
 from dispatch import demo
 from dispatch.choices import DispatchMode, Level, OrderState
-from dispatch.models import Notification, Offer, Order, OrderPhoto, Transition, Unit
+from dispatch.models import ActionKey, Notification, Offer, Order, OrderPhoto, Transition, Unit
 from realtime.models import Event
 from volunteers.models import ServiceRecord, Team, Volunteer
 
 from ..images import image_bytes
 
-PROJECT_APPS = ("dispatch", "requests_app", "volunteers", "realtime")
+PROJECT_APPS = ("accounts", "dispatch", "requests_app", "volunteers", "realtime")
 LANGUAGES = ("zh-hans", "en")
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
@@ -60,6 +61,8 @@ def seeded_district(django_db_setup, django_db_blocker):
             Notification.objects.create(
                 user=team.leader, kind=Notification.Kind.OFFER_NEW, order=order, text="新派单,请尽快回复。"
             )
+            signin_code_send(phone="13912345678", address="10.0.0.1")
+            ActionKey.objects.create(user=team.leader, key="k", action="start", order=order)
             yield order.pk
         finally:
             transaction.set_rollback(True)

@@ -67,3 +67,44 @@ def new_context(browser: Browser, live_server: Any) -> Iterator[Callable[..., Br
     yield open_context
     for context in contexts:
         context.close()
+
+
+# --- The whole site on daphne (pages and the live stream), for the phone pages' tests -----------
+
+PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture(scope="session")
+def site(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
+    """daphne serving config.asgi on the test database: pages, static files and the stream.
+
+    Tests that use it take `transactional_db`, so that the rows they make are committed and seen.
+    With REDIS_URL set the server uses Redis, so events published by the test process reach it too.
+    """
+    from ..realtime.processes import free_port, start_daphne, stop
+
+    with django_db_blocker.unblock():
+        port = free_port()
+        # Short heartbeats: a dropped connection is noticed, and a lost push made up for, quickly.
+        process = start_daphne(port, os.environ.get("REDIS_URL"), STREAM_HEARTBEAT_SECONDS="2")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def phone(browser: Browser, site: str, transactional_db: Any) -> Iterator[Callable[..., BrowserContext]]:
+    """Opens 360×740 phone contexts on the site, in Chinese unless told otherwise."""
+    contexts: list[BrowserContext] = []
+
+    def open_phone(**options: Any) -> BrowserContext:
+        settings = {**PHONE, "locale": "zh-CN", **options}
+        context = browser.new_context(base_url=site, **settings)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield open_phone
+    for context in contexts:
+        context.close()

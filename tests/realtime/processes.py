@@ -49,6 +49,8 @@ def port_open(port: int) -> bool:
 def test_database_url() -> str:
     """The test database this process made, for the servers to share (its rows must be committed)."""
     s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
@@ -59,12 +61,13 @@ def _log_for(name: str) -> Any:
     return open(Path(logs) / f"{name}.log", "ab") if logs else subprocess.DEVNULL  # noqa: SIM115
 
 
-def start_daphne(port: int, redis_url: str, **extra: str) -> subprocess.Popen:
+def start_daphne(port: int, redis_url: str | None, **extra: str) -> subprocess.Popen:
+    """daphne serving the whole site on the test database; without `redis_url`, the in-memory layer."""
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "DATABASE_URL": test_database_url(),
-        "REDIS_URL": redis_url,
+        **({"REDIS_URL": redis_url} if redis_url else {}),
         **extra,
     }
     process = subprocess.Popen(
