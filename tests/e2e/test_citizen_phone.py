@@ -54,6 +54,7 @@ def test_a_citizen_signs_in_with_a_code_orders_and_watches_the_order_move(phone,
     page.locator('input[name="contact-contact_name"]').fill("王奶奶")
     next_screen(page)
     screenshot(page, "citizen-confirm")
+    assert serious_violations(page) == []
     page.get_by_role("button", name=re.compile("提交|Place the order")).click()
 
     order = Order.objects.get()

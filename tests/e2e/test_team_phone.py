@@ -63,6 +63,7 @@ def test_an_offer_arrives_live_and_the_team_serves_the_order(phone, site, citize
         {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": image_bytes(size=(64, 48))}
     )
     screenshot(page, "team-complete")
+    assert serious_violations(page) == []
     page.get_by_role("button", name=re.compile("完成服务|Complete the service")).click()
 
     expect(page.locator(".badge[data-state]")).to_have_attribute("data-state", OrderState.COMPLETED)
