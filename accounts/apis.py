@@ -16,13 +16,17 @@ from common.errors import InvalidInput
 from . import services
 
 
-class SignInCodeApi(APIView):
-    """Send a one-time 6-digit code to a phone (the same answer whether or not it has an account)."""
+class SignInApi(APIView):
+    """Open to anyone, rate-limited as sign-in."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+
+
+class SignInCodeApi(SignInApi):
+    """Send a one-time 6-digit code to a phone (the same answer whether or not it has an account)."""
 
     class InputSerializer(serializers.Serializer):
         phone = serializers.CharField(max_length=20)
@@ -50,13 +54,8 @@ class SignInCodeApi(APIView):
         )
 
 
-class TokenApi(APIView):
+class TokenApi(SignInApi):
     """Phones sign in with their number and a one-time code (or a password) and keep the token."""
-
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
         phone = serializers.CharField(max_length=20)

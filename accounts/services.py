@@ -18,7 +18,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.contrib.auth.models import User as Account
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -70,22 +70,19 @@ def _check_limits(phone: str, address: str | None) -> None:
             retry_after=wait,
             fields={"phone": [_("Wait %(s)d seconds before asking again.") % {"s": wait}]},
         )
-    recent = SignInCode.objects.filter(phone=phone, created_at__gte=hour_ago).order_by("created_at")
-    if recent.count() >= settings.SIGNIN_CODES_PER_PHONE_HOUR:
-        wait = _seconds_until(recent[0].created_at + timedelta(hours=1))
-        raise RateLimited(
-            _("Too many codes for this phone; try again in %(m)d minutes.") % {"m": (wait + 59) // 60},
-            retry_after=wait,
-            fields={"phone": [_("Too many codes asked for this phone.")]},
-        )
+    hourly = [(Q(phone=phone), settings.SIGNIN_CODES_PER_PHONE_HOUR, "phone")]
     if address:
-        from_here = SignInCode.objects.filter(address=address, created_at__gte=hour_ago).order_by("created_at")
-        if from_here.count() >= settings.SIGNIN_CODES_PER_ADDRESS_HOUR:
-            wait = _seconds_until(from_here[0].created_at + timedelta(hours=1))
-            raise RateLimited(
-                _("Too many codes asked from this network; try again in %(m)d minutes.") % {"m": (wait + 59) // 60},
-                retry_after=wait,
-            )
+        hourly.append((Q(address=address), settings.SIGNIN_CODES_PER_ADDRESS_HOUR, "address"))
+    for who, limit, what in hourly:
+        recent = SignInCode.objects.filter(who, created_at__gte=hour_ago).order_by("created_at")
+        if recent.count() >= limit:
+            wait = _seconds_until(recent[0].created_at + timedelta(hours=1))
+            minutes = {"m": (wait + 59) // 60}
+            if what == "phone":
+                detail = _("Too many codes for this phone; try again in %(m)d minutes.") % minutes
+            else:
+                detail = _("Too many codes asked from this network; try again in %(m)d minutes.") % minutes
+            raise RateLimited(detail, retry_after=wait, fields={"phone": [detail]} if what == "phone" else None)
 
 
 def signin_code_send(*, phone: str, address: str | None = None) -> SignInCode:
