@@ -7,6 +7,7 @@ redraws its live part when the stream says the order moved.
 import uuid
 from typing import Any
 
+import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.forms import Form
@@ -23,6 +24,7 @@ from common.pages import show_errors, signed_in
 from dispatch.choices import OrderState
 from dispatch.services import order_cancel
 from realtime.selectors import stream_context
+from volunteers.services import order_qr_payload
 
 from . import selectors, services
 from .forms import ConfirmForm, ContactForm, DetailsForm, RateForm, WhatForm, WhenForm, WhereForm
@@ -202,9 +204,12 @@ def my_orders(request: HttpRequest) -> HttpResponse:
 
 def _order_context(request: HttpRequest, order_id: int) -> dict[str, Any]:
     order = get_object_or_404(selectors.orders_of(signed_in(request)), pk=order_id)
+    show_code = order.state == OrderState.ACCEPTED
     return {
         "order": order,
         "timeline": selectors.order_timeline(order),
+        # The volunteers check in by this code, typed or scanned, when they arrive.
+        "checkin_qr": segno.make(order_qr_payload(order), error="m").svg_inline(scale=5) if show_code else "",
         "can_cancel": order.state in (OrderState.SUBMITTED, OrderState.DISPATCHING, OrderState.ACCEPTED),
         "can_rate": order.state == OrderState.COMPLETED,
         "rate_form": RateForm(),
