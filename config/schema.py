@@ -1,6 +1,12 @@
 """The schema documents the error answers each operation can give, in the one JSON error format."""
 
+import threading
 from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -61,3 +67,15 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     if (path, method) in THROTTLED:
         statuses.append("429")
     return statuses
+
+
+class SchemaView(SpectacularAPIView):
+    """The schema, built one request at a time: drf-spectacular loads its extensions lazily and two
+    first requests at once can see each other's half-loaded state (a 500)."""
+
+    _building = threading.Lock()
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        with self._building:
+            return super().get(request, *args, **kwargs)

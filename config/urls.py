@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts import views as account_views
@@ -11,6 +11,7 @@ from requests_app.apis import CategoryViewSet
 from volunteers.apis import TeamViewSet
 
 from . import views
+from .schema import SchemaView
 
 router = DefaultRouter()
 router.register("categories", CategoryViewSet, basename="category")
@@ -29,7 +30,7 @@ urlpatterns = [
     path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),
     path("api/v1/stats/", StatsApi.as_view(), name="api-stats"),
     path("api/v1/", include(router.urls)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path(
