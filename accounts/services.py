@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.contrib.auth.models import User as Account
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
@@ -32,6 +33,7 @@ from requests_app.models import Citizen
 from .models import SignInCode
 
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
+SIGNIN_FAILURE_WINDOW = timedelta(minutes=15)
 _SEPARATORS = re.compile(r"[\s\-()]")
 
 
@@ -167,8 +169,21 @@ def _new_citizen(phone: str) -> Account:
 def signin_with_password(*, request: HttpRequest | None, phone: str, password: str) -> Account:
     """Staff (and anyone with a password) sign in with phone number and password."""
     username = (phone or "").strip()
+    address = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+    failures = f"signin-failures:{address}:{hashlib.sha256(username.encode()).hexdigest()[:16]}"
+    if (cache.get(failures) or 0) >= settings.SIGNIN_PASSWORD_MAX_FAILURES:
+        wait = int(SIGNIN_FAILURE_WINDOW.total_seconds())
+        raise RateLimited(
+            _("Too many wrong passwords; try again in %(m)d minutes.") % {"m": wait // 60}, retry_after=wait
+        )
     user = authenticate(request, username=username, password=password)
     if user is None:
+        # Counted per account and address, for a quarter of an hour from the first failure.
+        cache.add(failures, 0, timeout=int(SIGNIN_FAILURE_WINDOW.total_seconds()))
+        try:
+            cache.incr(failures)
+        except ValueError:
+            cache.set(failures, 1, timeout=int(SIGNIN_FAILURE_WINDOW.total_seconds()))
         raise InvalidInput(
             _("Wrong phone number or password."),
             code="wrong_password",

@@ -93,7 +93,7 @@ class OrderWizard(NamedUrlSessionWizardView):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         category = request.GET.get("category", "")
-        if kwargs.get("step") is None and category.isdigit():
+        if kwargs.get("step") is None and category.isdigit() and len(category) <= 18:
             # A tile of the menu: the first question is answered already.
             chosen = get_object_or_404(Category, pk=int(category), active=True)
             self.storage.reset()

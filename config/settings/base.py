@@ -186,6 +186,8 @@ SIGNIN_CODE_MAX_TRIES = env.int("SIGNIN_CODE_MAX_TRIES", default=5)
 SIGNIN_CODE_RESEND_S = env.int("SIGNIN_CODE_RESEND_S", default=60)
 SIGNIN_CODES_PER_PHONE_HOUR = env.int("SIGNIN_CODES_PER_PHONE_HOUR", default=5)
 SIGNIN_CODES_PER_ADDRESS_HOUR = env.int("SIGNIN_CODES_PER_ADDRESS_HOUR", default=30)
+# Wrong passwords for one account from one address before it must wait a quarter of an hour.
+SIGNIN_PASSWORD_MAX_FAILURES = env.int("SIGNIN_PASSWORD_MAX_FAILURES", default=10)
 
 # --- i18n -----------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -163,3 +163,17 @@ def test_the_sign_in_page_never_sends_you_off_site(client):
     )
 
     assert done["Location"] == "/"
+
+
+@override_settings(SIGNIN_PASSWORD_MAX_FAILURES=3)
+def test_wrong_passwords_lock_the_account_from_that_address_for_a_while(api, dispatcher):
+    from django.core.cache import cache
+
+    cache.clear()
+    answers = [sign_in(api, dispatcher.username, password="nope").status_code for _ in range(3)]
+
+    locked = sign_in(api, dispatcher.username, password=f.PASSWORD)
+
+    assert answers == [400, 400, 400]
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+    cache.clear()

@@ -201,3 +201,11 @@ def test_staff_are_sent_to_the_console_not_the_ordering(browser_for, dispatcher,
     page = browser_for(dispatcher).get(f"/order/?category={category.pk}")
 
     assert page.status_code == 302 and page["Location"] == "/"
+
+
+def test_an_id_too_large_for_the_database_is_simply_not_found(browser_for, citizen, team_leader):
+    huge = "9" * 30
+
+    assert browser_for(citizen).get(f"/orders/{huge}/").status_code == 404
+    assert browser_for(team_leader).post(f"/team/offers/{huge}/accept/").status_code == 404
+    assert browser_for(citizen).get(f"/order/?category={huge}").status_code == 302
