@@ -58,6 +58,7 @@ bench: venv
 	$(PY) bench/lifecycle.py $(BENCH_ARGS)
 	$(PY) bench/matching.py $(BENCH_ARGS)
 	$(PY) bench/push.py $(BENCH_ARGS)
+	$(PY) bench/pages.py $(BENCH_ARGS)
 
 messages: venv
 	cd $(CURDIR) && $(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*'

@@ -279,6 +279,14 @@ def seeded_database(
 # --- servers ------------------------------------------------------------------------
 
 
+def collect_static(env: dict[str, str]) -> None:
+    """collectstatic under `env`'s settings into its STATIC_ROOT, as a deployment serves the files."""
+    cmd = [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise BenchError(f"collectstatic failed:\n{done.stdout[-1000:]}{done.stderr[-2000:]}")
+
+
 def server_env(settings: str, redis_url: str, conn_max_age: int | None = None) -> dict[str, str]:
     """The environment of a server (and of its migration) as a deployment would give it, on loopback."""
     env = {
