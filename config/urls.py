@@ -25,6 +25,7 @@ urlpatterns = [
     path("display/elder/", account_views.elder_mode, name="elder-mode"),
     path("", include("requests_app.urls")),
     path("team/", include("volunteers.urls")),
+    path("console/", include("dispatch.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/auth/code/", SignInCodeApi.as_view(), name="api-signin-code"),
     path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),

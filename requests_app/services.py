@@ -99,6 +99,7 @@ def order_place(
     item: ServiceItem | None = None,
     priority: str = Priority.NORMAL,
     idempotency_key: str | None = None,
+    on_behalf_of: Citizen | None = None,
 ) -> tuple[Order, bool]:
     """Place an order for the citizen, or on behalf of one (代点单) by station staff.
 
@@ -108,6 +109,10 @@ def order_place(
     citizen = Citizen.objects.filter(user=user).first()
     if citizen is None and not is_dispatcher(user):
         raise Forbidden(_("Only citizens and station staff may place orders."))
+    if on_behalf_of is not None:
+        if not is_dispatcher(user):
+            raise Forbidden(_("Only station staff may place orders for a citizen."))
+        citizen = on_behalf_of
     request = {
         "category": category.pk,
         "item": getattr(item, "pk", None),
@@ -157,7 +162,7 @@ def order_place(
             "station": station.name,
         }
         raise InvalidInput(far, code="place_outside_area", fields={"lat": [far], "lng": [far]})
-    if citizen is None and not acts_on(user, station):
+    if (citizen is None or on_behalf_of is not None) and not acts_on(user, station):
         raise InvalidInput(
             _("%(station)s is outside your unit's area.") % {"station": station.name},
             code="outside_your_unit",
@@ -184,7 +189,7 @@ def order_place(
                 idempotency_key=idempotency_key or None,
                 idempotency_fingerprint=fingerprint,
             )
-            on_behalf = citizen is None
+            on_behalf = citizen is None or on_behalf_of is not None
             Transition.objects.create(
                 order=order,
                 action="place",

@@ -209,7 +209,14 @@ def manifest(request: HttpRequest) -> JsonResponse:
     return JsonResponse(data, content_type="application/manifest+json", json_dumps_params={"ensure_ascii": False})
 
 
-SHELL_FILES = ["css/site.css", "js/stream.js", "js/team.js", "js/offline-queue.js", "django_htmx/htmx-2.min.js"]
+SHELL_FILES = [
+    "css/site.css",
+    "js/stream.js",
+    "js/duty.js",
+    "js/team.js",
+    "js/offline-queue.js",
+    "django_htmx/htmx-2.min.js",
+]
 
 
 @cache

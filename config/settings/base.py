@@ -289,6 +289,10 @@ LOGGING = {
 # No team's service radius may exceed this; it bounds the candidate prefilter.
 MAX_TEAM_RADIUS_KM = env.float("MAX_TEAM_RADIUS_KM", default=50.0)
 
+# Map tiles for the console and the board, e.g. an intranet tile server's
+# "https://tiles.example.org/{z}/{x}/{y}.png"; empty (the default): the maps draw without tiles.
+MAP_TILE_URL = env("MAP_TILE_URL", default="")
+
 # --- Matching (DESIGN §4) -------------------------------------------------------
 # The first search distance; it doubles (up to MAX_TEAM_RADIUS_KM) while fewer than
 # MATCH_MIN_CANDIDATES teams qualify.

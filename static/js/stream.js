@@ -1,7 +1,7 @@
 // The one stream client of every page (DESIGN §6, §9): the session's WebSocket, resumed from
 // the last seq this browser dealt with, reconnected with backoff and jitter, and judged stale
 // when heartbeats stop. Pages listen for DOM events on <body>:
-//   "stream" (every event, detail = the message), "stream-order-<id>", "stream-offer",
+//   "stream" (every event, detail = the message), "stream-order-<id>", "stream-orders", "stream-offer",
 //   "stream-team", and "stream-open" after each (re)connection, when a page redraws what it shows.
 (function () {
   "use strict";
@@ -42,6 +42,7 @@
     emit("stream", message);
     const order = message.order && message.order.id;
     if (order) emit("stream-order-" + order, message);
+    if (message.type.indexOf("order.") === 0) emit("stream-orders", message);
     if (message.type.indexOf("offer.") === 0) emit("stream-offer", message);
     if (message.type.indexOf("team.") === 0) emit("stream-team", message);
   }

@@ -6,51 +6,15 @@
   const queue = window.civicQueue;
   const texts = JSON.parse((document.getElementById("team-texts") || { textContent: "{}" }).textContent);
   const seenKey = "civic.offers.seen";
-  let audio = null;
 
   if ("serviceWorker" in navigator && script.dataset.sw) {
     navigator.serviceWorker.register(script.dataset.sw, { scope: "/team/" }).catch(function () { /* still works online */ });
   }
 
-  // --- on duty: unlocks sound (browsers allow it only after a tap) and asks for notifications
-  const duty = document.querySelector("[data-duty]");
-  function onDuty() { return localStorage.getItem("civic.duty") === "1"; }
-  function showDuty() {
-    if (!duty) return;
-    duty.setAttribute("aria-pressed", onDuty() ? "true" : "false");
-    duty.textContent = onDuty() ? duty.dataset.on : duty.dataset.off;
-  }
-  function unlockSound() {
-    const Context = window.AudioContext || window.webkitAudioContext;
-    if (!audio && Context) audio = new Context();
-    if (audio && audio.state === "suspended") audio.resume();
-  }
-  if (duty) {
-    duty.addEventListener("click", function () {
-      localStorage.setItem("civic.duty", onDuty() ? "0" : "1");
-      if (onDuty()) {
-        unlockSound();
-        ring();
-        if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
-      }
-      showDuty();
-    });
-    showDuty();
-    document.addEventListener("pointerdown", function () { if (onDuty()) unlockSound(); }, { once: true });
-  }
-  function ring() {
-    if (!audio) return;
-    [0, 0.35, 0.7].forEach(function (at) {
-      const tone = audio.createOscillator();
-      const gain = audio.createGain();
-      tone.frequency.value = 880;
-      gain.gain.setValueAtTime(0.25, audio.currentTime + at);
-      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + at + 0.3);
-      tone.connect(gain).connect(audio.destination);
-      tone.start(audio.currentTime + at);
-      tone.stop(audio.currentTime + at + 0.3);
-    });
-  }
+  const duty = window.civicDuty;
+  duty.bind(document.querySelector("[data-duty]"));
+  function onDuty() { return duty.on(); }
+  function ring() { duty.ring(); }
 
   // --- offers: a new one fills the screen; a countdown runs on each
   function seen() {
