@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts import views as account_views
 from accounts.apis import SignInCodeApi, TokenApi
+from dispatch import views as dispatch_views
 from dispatch.apis import OfferViewSet, OrderPhotoApi, OrderViewSet, StatsApi
 from requests_app.apis import CategoryViewSet
 from volunteers.apis import TeamViewSet
@@ -26,6 +27,8 @@ urlpatterns = [
     path("", include("requests_app.urls")),
     path("team/", include("volunteers.urls")),
     path("console/", include("dispatch.urls")),
+    path("board/", dispatch_views.board, name="board"),
+    path("board/figures.json", dispatch_views.board_data, name="board-data"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/auth/code/", SignInCodeApi.as_view(), name="api-signin-code"),
     path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),

@@ -13,6 +13,7 @@ from common.uploads import PhotoField
 
 from .choices import DispatchMode, Level, OfferState, OrderState, Priority
 from .geo import team_cell
+from .receipts import ActionKey  # noqa: F401 - in its own module; imported here so that Django registers it
 
 if TYPE_CHECKING:
     from volunteers.models import Team
@@ -190,7 +191,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
                 condition=Q(rating__isnull=True) | Q(rating__gte=1, rating__lte=5), name="order_rating_1_to_5"
             ),
         ]
-        indexes = [models.Index(fields=["state", "level"]), models.Index(fields=["team", "state"])]
+        # The big screen counts each day's dispatches, accepts, completions and ratings by their times.
+        indexes = [models.Index(fields=["state", "level"]), models.Index(fields=["team", "state"])] + [
+            models.Index(fields=[f]) for f in ("dispatched_at", "accepted_at", "completed_at", "closed_at")
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.category} ({self.get_state_display()})"
@@ -380,6 +384,8 @@ class Transition(models.Model):
         verbose_name = _("transition")
         verbose_name_plural = _("transition log")
         ordering = ["at", "id"]
+        # The big screen's feed reads the latest changes.
+        indexes = [models.Index(fields=["at"])]
 
     def __str__(self) -> str:
         return f"#{self.order_id} {self.from_state} → {self.to_state} ({self.action})"
@@ -529,21 +535,3 @@ class OrderPhoto(models.Model):
 
     def __str__(self) -> str:
         return self.image.name or ""
-
-
-class ActionKey(models.Model):
-    """An Idempotency-Key a user sent with a check-in or completion: the same key again is a replay."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=100)
-    action = models.CharField(max_length=20)
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        verbose_name = _("idempotency key")
-        verbose_name_plural = _("idempotency keys")
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="action_key_once_per_user")]
-
-    def __str__(self) -> str:
-        return f"{self.action} #{self.order_id} ({self.key})"

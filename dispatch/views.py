@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -28,6 +28,7 @@ from requests_app.services import order_place
 
 from . import queue as desk
 from . import services
+from .board import board_figures
 from .choices import Level, OrderState
 from .forms import DispatchForm, PlaceForCitizenForm, RejectForm
 from .models import Unit
@@ -195,3 +196,19 @@ def place_for_citizen(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Order #%(id)s placed for %(name)s.") % {"id": order.pk, "name": data["name"]})
             return redirect("console-order", order_id=order.pk)
     return render(request, "dispatch/place.html", {"form": form, "key": key}, status=400 if form.errors else 200)
+
+
+@dispatcher_required
+def board(request: HttpRequest) -> HttpResponse:
+    """The big screen (数据大屏): the center's figures, or the dispatcher's own subtree's."""
+    user = signed_in(request)
+    context = stream_context(user)
+    context["figures"] = board_figures(dispatcher_unit(user))
+    context["unit"] = dispatcher_unit(user)
+    return render(request, "dispatch/board.html", context)
+
+
+@dispatcher_required
+def board_data(request: HttpRequest) -> JsonResponse:
+    """The same figures, fetched again when the stream says an order moved."""
+    return JsonResponse(board_figures(dispatcher_unit(signed_in(request))), json_dumps_params={"ensure_ascii": False})

@@ -106,6 +106,8 @@ class ServiceRecord(models.Model):
         verbose_name = _("service record")
         verbose_name_plural = _("service records")
         ordering = ["-recorded_at"]
+        # The big screen sums the month's hours.
+        indexes = [models.Index(fields=["recorded_at"])]
         constraints = [
             models.UniqueConstraint(fields=["volunteer", "order"], name="record_once_per_order"),
             models.CheckConstraint(condition=models.Q(hours__gt=0), name="record_hours_positive"),
