@@ -37,6 +37,10 @@ class Queue:
 def queue(user: Account, params: QueryDict, limit: int = 200) -> Queue:
     """The orders of the user's subtree that are waiting or in flight (or as the filters say), urgent
     and oldest first, with the count in each state."""
+    # An empty field of the filter form means "any", not "the empty value".
+    params = params.copy()
+    for name in [name for name, values in params.lists() if not any(values)]:
+        del params[name]
     visible = orders_visible_to(user)
     live = visible.filter(state__in=QUEUE_STATES)
     base = visible if params.get("state") else live

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from dispatch import services as dispatching
 from dispatch.choices import OfferState, OrderState
 from dispatch.models import Order
 from requests_app import services as intake
@@ -158,3 +159,30 @@ def test_an_order_outside_the_subtree_is_not_found(browser_for, story, other_dis
     order = story.placed()
 
     assert browser_for(other_dispatcher).get(f"/console/orders/{order.pk}/").status_code == 404
+
+
+def test_the_filter_form_sent_with_empty_fields_means_any(browser_for, story, dispatcher):
+    story.placed()
+
+    page = browser_for(dispatcher).get(
+        "/console/", {"state": "", "category": "", "station": "", "level": "", "priority": "", "q": ""}
+    )
+
+    assert page.content.decode().count('data-row="') == 1
+
+
+def test_a_rejected_orders_page_shows_its_reason(browser_for, story, dispatcher):
+    order = story.rejected()
+
+    page = browser_for(dispatcher).get(f"/console/orders/{order.pk}/")
+
+    assert page.status_code == 200 and "不在服务范围" in page.content.decode()
+
+
+def test_an_order_with_system_changes_in_its_history_shows(browser_for, story, dispatcher):
+    order = story.dispatching()
+    story.offer_of(order)
+
+    dispatching.order_recall(order_id=order.pk, user=dispatcher)
+
+    assert browser_for(dispatcher).get(f"/console/orders/{order.pk}/").status_code == 200
