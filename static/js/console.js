@@ -42,7 +42,8 @@
     if (map) { map.remove(); map = null; }
     if (!box || !source || !window.L) return;
     const data = JSON.parse(source.textContent);
-    map = L.map(box, { attributionControl: false, zoomSnap: 0.25 });
+    // A view first: Leaflet places circles only on a map that has one.
+    map = L.map(box, { attributionControl: false, zoomSnap: 0.25 }).setView([data.order.lat, data.order.lng], 12);
     if (box.dataset.tiles) L.tileLayer(box.dataset.tiles, { maxZoom: 18 }).addTo(map);
     const shapes = [];
     data.units.forEach(function (u) {

@@ -67,6 +67,9 @@ def test_citizen_dispatcher_and_team_close_the_loop_live(phone, site, citizen, c
     expect(desk).to_have_title(re.compile(r"^\(1\)"))
     desk.keyboard.press("Enter")
     expect(desk.locator("#panel")).to_contain_text(team.name)
+    # The map draws the units' jurisdictions, the order and the candidates without any tile server.
+    expect(desk.locator("#order-map path.leaflet-interactive").first).to_be_visible()
+    assert desk.locator("#order-map path.leaflet-interactive").count() >= 3
     screenshot(desk, "console")
     assert serious_violations(desk) == []
     desk.keyboard.press("1")
