@@ -113,6 +113,13 @@
 
   document.body.addEventListener("stream-orders", refresh);
   document.body.addEventListener("stream", function (event) { if (event.detail && event.detail.type === "stats.tick") refresh(); });
+  const whole = document.querySelector("[data-fullscreen]");
+  if (whole) {
+    whole.addEventListener("click", function () {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else document.documentElement.requestFullscreen();
+    });
+  }
   window.addEventListener("resize", function () { Object.values(charts).forEach(function (c) { c.resize(); }); });
   draw();
 })();

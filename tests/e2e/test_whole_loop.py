@@ -51,11 +51,13 @@ def test_citizen_dispatcher_and_team_close_the_loop_live(phone, site, citizen, c
     leader = f.member(team, Membership.Role.LEADER).user
     desk = phone(**DESK).new_page()
     sign_in_with_password(desk, dispatcher, "/console/")
+    board = desk.context.new_page()
+    board.goto("/board/")
     team_phone = phone().new_page()
     sign_in_with_code(team_phone, leader.username, "/team/")
     citizen_phone = phone().new_page()
     sign_in_with_code(citizen_phone, citizen.username, "/")
-    for page in (desk, team_phone):
+    for page in (desk, team_phone, board):
         expect(page.locator("[data-stream-status]")).to_be_hidden()
         page.evaluate("window.__same_page = true")
 
@@ -100,3 +102,6 @@ def test_citizen_dispatcher_and_team_close_the_loop_live(phone, site, citizen, c
     order.refresh_from_db()
     assert (order.state, order.rating, order.team) == (OrderState.CLOSED, 5, team)
     expect(desk.locator("#panel .badge[data-state]").first).to_have_attribute("data-state", OrderState.CLOSED)
+    for counter in ("placed", "dispatched", "accepted", "completed", "rated"):
+        expect(board.locator(f'[data-counter="{counter}"]')).to_have_text("1")
+    assert board.evaluate("window.__same_page") is True
