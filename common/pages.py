@@ -1,10 +1,18 @@
 """What the HTML views of every app share: the signed-in account, a service's refusal shown on a form."""
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User as Account
 from django.forms import Form
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from .errors import DomainError
+
+View = Callable[..., HttpResponse]
 
 
 def signed_in(request: HttpRequest) -> Account:
@@ -24,3 +32,19 @@ def show_errors(form: Form, error: DomainError) -> None:
             placed = True
     if not placed:
         form.add_error(None, error.detail)
+
+
+def page_for(allowed: Callable[[Account], bool], refused: str) -> Callable[[View], View]:
+    """A page for signed-in users who pass `allowed`; others get the `refused` template (403)."""
+
+    def decorator(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not allowed(signed_in(request)):
+                return render(request, refused, status=403)
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorator

@@ -7,12 +7,10 @@ queue, both redraw when the stream says something moved, and the keyboard drives
 
 import uuid
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -20,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.services import citizen_find_or_make
 from common.errors import DomainError
-from common.pages import show_errors, signed_in
+from common.pages import page_for, show_errors, signed_in
 from realtime.selectors import stream_context
 from requests_app.models import Category
 from requests_app.selectors import similar_live_orders
@@ -34,16 +32,7 @@ from .forms import DispatchForm, PlaceForCitizenForm, RejectForm
 from .models import Unit
 from .selectors import acts_on, dispatcher_unit, is_dispatcher, order_details_visible_to, team_candidates
 
-
-def dispatcher_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not is_dispatcher(signed_in(request)):
-            return render(request, "dispatch/not_dispatcher.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return guarded
+dispatcher_required = page_for(is_dispatcher, "dispatch/not_dispatcher.html")
 
 
 def _queue_context(request: HttpRequest) -> dict[str, Any]:

@@ -7,15 +7,13 @@ check-in and completion made offline wait on the phone and are sent when the con
 
 import hashlib
 import json
-from collections.abc import Callable
 from decimal import Decimal
-from functools import cache, wraps
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from common.errors import DomainError
-from common.pages import signed_in
+from common.pages import page_for, signed_in
 from dispatch.services import offer_accept, offer_decline
 from dispatch.visibility import sees_private_details
 from realtime.selectors import stream_context
@@ -35,16 +33,7 @@ from . import selectors, services
 from .forms import DECLINE_REASONS, CodeCheckinForm, CompleteForm, DeclineForm, GpsCheckinForm
 from .models import Membership
 
-
-def team_member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not selectors.teams_of(signed_in(request)).exists():
-            return render(request, "volunteers/not_member.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return guarded
+team_member_required = page_for(lambda user: selectors.teams_of(user).exists(), "volunteers/not_member.html")
 
 
 def _answer(request: HttpRequest, *, ok: bool, detail: str, to: str) -> HttpResponse:
