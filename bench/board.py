@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench import harness  # noqa: E402
 from bench.harness import BenchError, log, percentile  # noqa: E402
 from bench.matching import DJANGO_ENV, django_on  # noqa: E402
+from bench.matching_teams import foreign_keys_off, foreign_keys_on  # noqa: E402
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)
@@ -43,8 +44,7 @@ CHUNK = 50_000  # orders per COPY batch and transaction: progress shown, memory 
 DAY_S = 86_400
 # How an order ends (the rest are served): rejected by staff, or cancelled before service.
 REJECTED_SHARE, CANCELLED_SHARE = 0.03, 0.06
-RATED_SHARE = 0.8  # the rest close unrated when AUTO_CLOSE_AFTER (7 days) runs out
-AUTO_CLOSE_S = 7 * DAY_S
+RATED_SHARE, AUTO_CLOSE_S = 0.8, 7 * DAY_S  # the rest close unrated when AUTO_CLOSE_AFTER runs out
 RECORDED_SHARE = 0.8  # completions whose team wrote hours down
 RATINGS = (5,) * 12 + (4,) * 5 + (3,) * 2 + (2, 1)
 HOURS = ("1.0", "1.5", "2.0", "2.5", "3.0", "4.0")
@@ -56,8 +56,10 @@ ORDER_COLUMNS = (
     "considered_level"
 )
 TRANSITION_COLUMNS = "order_id, action, from_state, to_state, by_id, at, note, internal"
-RECORD_COLUMNS = "order_id, team_id, volunteer_id, hours, recorded_at"
-TABLES = ("dispatch_order", "dispatch_transition", "volunteers_servicerecord", "volunteers_team")
+RECORD_COLUMNS = "order_id, team_id, volunteer_id, hours, recorded_at, unit_id, day, content, place, kind, state, "
+RECORD_COLUMNS += "reason, note"
+WRITTEN = ("dispatch_order", "dispatch_transition", "volunteers_servicerecord", "volunteers_stationhours")
+TABLES = (*WRITTEN, "volunteers_team")
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ def draw_created(rng: random.Random, now: float, midnight: float) -> float:
     return midnight - day * DAY_S + (of_day * (now - 60 - midnight) / DAY_S if day == 0 else of_day)
 
 
-def draw_order(rng: random.Random, district: District, now: float, oid: int, created: float, out: Batch) -> None:
+def draw_order(
+    rng: random.Random, district: District, now: float, zone: Any, oid: int, created: float, out: Batch
+) -> None:
     """Order `oid`, placed at `created`, as far through its life as `now` allows (epoch seconds)."""
     citizen_id, user_id, name, phone, home = rng.choice(district.citizens)
     station = home if home in district.places and rng.random() < 0.8 else rng.choice(district.stations)
@@ -174,26 +178,20 @@ def draw_order(rng: random.Random, district: District, now: float, oid: int, cre
     crew = district.members.get(team or 0, [])
     if times[3] is not None and crew and rng.random() < RECORDED_SHARE:
         for volunteer in rng.sample(crew, min(len(crew), rng.choice((1, 1, 2, 3)))):
-            out.records.write(row((oid, team, volunteer, rng.choice(HOURS), stamp(times[3]))))
+            day = datetime.fromtimestamp(times[3], zone).date()  # the platform's local day of the service
+            entry = (oid, team, volunteer, rng.choice(HOURS), stamp(times[3]), station, day, "助老助残: 服务完成")
+            out.records.write(row((*entry, "", "credit", "counted", "", "")))
 
 
 def write_orders(conn: psycopg.Connection, draw: Callable[..., None], placed: list[float]) -> None:
-    """Orders 1, 2, ... placed at the times `placed`, with their transitions and service records, in place of any.
+    """Orders 1, 2, ... placed at `placed`, with their transitions, records and daily hours, in place of any.
 
     Written with COPY in time order, as the platform appends them: each day's orders share heap
-    pages as in production. (Grown in stages, a table would interleave the year's orders on disk;
-    in random order, each of a day's orders is on a page of its own.)
+    pages as in production (grown in stages or in random order, a day's orders would scatter).
     """
-    conn.execute(f"TRUNCATE {', '.join(TABLES[:3])} RESTART IDENTITY CASCADE")
+    conn.execute(f"TRUNCATE {', '.join(WRITTEN)} RESTART IDENTITY CASCADE")
     t0 = time.perf_counter()
-    # The rows reference ids read from this very database a moment ago, so the foreign-key
-    # triggers only cost time. Skipping them needs a superuser; without one, they run.
-    try:
-        conn.execute("SET session_replication_role = replica")
-        conn.commit()
-    except psycopg.errors.InsufficientPrivilege:
-        conn.rollback()
-        log("  (not a superuser: foreign keys are checked row by row, seeding is slower)")
+    foreign_keys_off(conn)
     for first in range(0, len(placed), CHUNK):
         batch = Batch()
         for oid, created in enumerate(placed[first : first + CHUNK], start=first + 1):
@@ -209,9 +207,14 @@ def write_orders(conn: psycopg.Connection, draw: Callable[..., None], placed: li
         conn.commit()
         done = min(len(placed), first + CHUNK)
         log(f"  orders {done:>9,}/{len(placed):,}  ({done / (time.perf_counter() - t0):,.0f} orders/s)")
-    conn.execute("RESET session_replication_role")
+    foreign_keys_on(conn)
     # Orders went in with explicit ids: move their sequence past them, as demo.py does for teams.
     conn.execute("SELECT setval(pg_get_serial_sequence('dispatch_order', 'id'), (SELECT max(id) FROM dispatch_order))")
+    # The stations' daily hours, as completing an order keeps them.
+    conn.execute(
+        "INSERT INTO volunteers_stationhours (station_id, day, hours) SELECT unit_id, day, sum(hours) FROM "
+        "volunteers_servicerecord WHERE state = 'counted' GROUP BY 1, 2"
+    )
     # The teams' running ratings, as evaluating an order keeps them (best_teams reads these).
     conn.execute(
         "UPDATE volunteers_team t SET rating_sum = r.total, rating_count = r.n FROM (SELECT e.id, coalesce(sum("
@@ -225,9 +228,8 @@ def check_orders(conn: psycopg.Connection) -> None:
     """Every timestamp after the one before it: the generator's rules, checked by the database."""
     where = "dispatched_at < created_at OR accepted_at < dispatched_at OR started_at < accepted_at OR completed_at < "
     where += "started_at OR closed_at < created_at OR closed_at < completed_at OR updated_at > now() OR (state = "
-    where += (
-        "'closed') <> coalesce(closed_at >= completed_at, false) OR (accepted_at IS NOT NULL) <> (team_id IS NOT NULL)"
-    )
+    where += "'closed') <> coalesce(closed_at >= completed_at, false) OR (accepted_at IS NOT NULL) <> (team_id IS "
+    where += "NOT NULL)"
     bad = conn.execute(f"SELECT count(*) FROM dispatch_order WHERE {where}").fetchone()[0]
     conn.commit()
     if bad:
@@ -240,8 +242,7 @@ def vacuum_analyze(conn: psycopg.Connection) -> float:
     conn.autocommit = True
     for table in TABLES:
         conn.execute(f"VACUUM ANALYZE {table}")
-    # Left alone, PostgreSQL writes the seeding back in a checkpoint spread over the very
-    # minutes the figures are timed in (bench/matching_teams.py saw it at a million rows).
+    # Left alone, PostgreSQL writes the seeding back in a checkpoint spread over the minutes timed.
     try:
         conn.execute("CHECKPOINT")
     except psycopg.errors.InsufficientPrivilege:
@@ -359,7 +360,7 @@ def run(args: argparse.Namespace) -> str:
         rng = random.Random(f"{args.seed}-bench-board")
         with psycopg.connect(db_url) as conn:
             now = time.time()
-            draw = partial(draw_order, rng, read_district(conn), now)
+            draw = partial(draw_order, rng, read_district(conn), now, timezone.get_current_timezone())
             for size in args.sizes:
                 if time.monotonic() > deadline:
                     raise BenchError(f"out of time (--max-minutes) before writing {size:,} orders")

@@ -105,6 +105,22 @@ def _text_row(values: Sequence[Any]) -> str:
     return "\t".join("\\N" if v is None else str(v) for v in values) + "\n"
 
 
+def foreign_keys_off(conn: psycopg.Connection) -> None:
+    """Bulk rows that reference ids read from this very database a moment ago: their foreign-key
+    triggers (checked per row at commit: millions of index probes) only cost time. Skipping them
+    needs a superuser; without one, they run."""
+    try:
+        conn.execute("SET session_replication_role = replica")
+        conn.commit()
+    except psycopg.errors.InsufficientPrivilege:
+        conn.rollback()
+        log("  (not a superuser: foreign keys are checked row by row, seeding is slower)")
+
+
+def foreign_keys_on(conn: psycopg.Connection) -> None:
+    conn.execute("RESET session_replication_role")
+
+
 def grow_teams(
     conn: psycopg.Connection,
     district: District,
@@ -130,15 +146,7 @@ def grow_teams(
     t0 = time.perf_counter()
     written = 0
     total = target - start
-    # Teams, categories and cells reference ids read from this very database a moment
-    # ago, so the foreign-key triggers (checked per row at commit: millions of index
-    # probes) only cost time. Skipping them needs a superuser; without one, they run.
-    try:
-        conn.execute("SET session_replication_role = replica")
-        conn.commit()
-    except psycopg.errors.InsufficientPrivilege:
-        conn.rollback()
-        log("  (not a superuser: foreign keys are checked row by row, seeding is slower)")
+    foreign_keys_off(conn)
     for chunk_start in range(start, target, CHUNK):
         if time.monotonic() > deadline:
             raise BenchError(f"out of time while seeding teams ({written} of {total} written)")
@@ -188,7 +196,7 @@ def grow_teams(
         written = min(target, chunk_start + CHUNK) - start
         rate = written / (time.perf_counter() - t0)
         log(f"  teams {start + written:>9,}/{target:,}  ({rate:,.0f} teams/s)")
-    conn.execute("RESET session_replication_role")
+    foreign_keys_on(conn)
     # Rows went in with explicit ids: move each sequence past them, as demo.py does for teams.
     for table in ("volunteers_team", "volunteers_team_categories", "dispatch_teamcell"):
         conn.execute(

@@ -8,8 +8,11 @@ from accounts import views as account_views
 from accounts.apis import SignInCodeApi, TokenApi
 from dispatch import views as dispatch_views
 from dispatch.apis import OfferViewSet, OrderPhotoApi, OrderViewSet, StatsApi
+from records import views as record_views
+from records.apis import CertificateApi, CertificatePdfApi, ExportApi
 from requests_app.apis import CategoryViewSet
 from volunteers.apis import TeamViewSet
+from volunteers.ledger_apis import RecordPhotoApi, RecordViewSet, VolunteerViewSet
 
 from . import views
 from .schema import SchemaView
@@ -19,6 +22,8 @@ router.register("categories", CategoryViewSet, basename="category")
 router.register("orders", OrderViewSet, basename="order")
 router.register("offers", OfferViewSet, basename="offer")
 router.register("teams", TeamViewSet, basename="team")
+router.register("volunteers", VolunteerViewSet, basename="volunteer")
+router.register("records", RecordViewSet, basename="record")
 
 urlpatterns = [
     path("login/", account_views.signin, name="signin"),
@@ -27,12 +32,17 @@ urlpatterns = [
     path("", include("requests_app.urls")),
     path("team/", include("volunteers.urls")),
     path("console/", include("dispatch.urls")),
+    path("console/", include("records.urls")),
     path("board/", dispatch_views.board, name="board"),
     path("board/figures.json", dispatch_views.board_data, name="board-data"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/auth/code/", SignInCodeApi.as_view(), name="api-signin-code"),
     path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),
     path("api/v1/stats/", StatsApi.as_view(), name="api-stats"),
+    path("verify/<str:number>/", record_views.verify, name="verify"),
+    path("api/v1/certificates/<str:number>/", CertificateApi.as_view(), name="api-certificate"),
+    path("api/v1/exports/<str:kind>.<str:ext>", ExportApi.as_view(), name="api-export"),
+    path("api/v1/certificates/<str:number>/pdf/", CertificatePdfApi.as_view(), name="api-certificate-pdf"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -41,6 +51,11 @@ urlpatterns = [
         f"{settings.PRIVATE_FILES_URL.strip('/')}/orders/<int:order_id>/<str:name>",
         OrderPhotoApi.as_view(),
         name="order-photo",
+    ),
+    path(
+        f"{settings.PRIVATE_FILES_URL.strip('/')}/records/<int:record_id>/<str:name>",
+        RecordPhotoApi.as_view(),
+        name="record-photo",
     ),
 ]
 # The admin follows the browser's language (LocaleMiddleware); no language prefix in URLs.

@@ -18,6 +18,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
 from django.utils import timezone
 
+from records.models import Signatory
 from requests_app.models import Category, Citizen, ServiceItem
 from volunteers.models import Membership, Team, Volunteer
 
@@ -136,6 +137,13 @@ def _batched(rows: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+def demo_id_number(rng: random.Random) -> str:
+    """A made-up resident ID of 叙州区 (511504) with a valid GB 11643 check character."""
+    body = f"511504{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(body))
+    return body + "10X98765432"[total % 11]
+
+
 def seed(
     *,
     seed: int = 2021,
@@ -163,6 +171,7 @@ def seed(
             jurisdiction_km=60,
             address="宜宾市叙州区",
         )
+        Signatory.objects.create(unit=center, head="陈志远", handler="刘晓梅", phone="0831-7621000")
         institutes, stations = [], []
         for i, town in enumerate(INSTITUTES, start=1):
             lat, lng = jitter(rng, *CENTER, 30)
@@ -321,8 +330,10 @@ def _seed_teams(district_rng, count, stations, categories, password, volunteer_g
                     memberships.append((len(members) - 1, t.id, Membership.Role.MEMBER))
             Team.objects.bulk_update([t for t in team_rows if t.leader_id], ["leader"])
             User.objects.bulk_create(member_users, batch_size=5000)
+            ids = random.Random(f"{seed}-id-numbers")  # its own draws: the district stays as it was
             for v in members:
                 v.user_id = v.user.pk
+                v.id_number = demo_id_number(ids)
             members = Volunteer.objects.bulk_create(members, batch_size=5000)
             Membership.objects.bulk_create(
                 (Membership(volunteer=members[i], team_id=tid, role=role) for i, tid, role in memberships),

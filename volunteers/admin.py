@@ -9,7 +9,7 @@ from common.admin import ReadOnlyAdminMixin
 from dispatch.admin import institute_filter
 from dispatch.services import matching_index_refresh
 
-from .models import Membership, ServiceRecord, Team, Volunteer
+from .models import Membership, RecordLog, RecordPhoto, ServiceRecord, StationHours, Team, Volunteer
 
 
 class TeamMembershipInline(admin.TabularInline):
@@ -89,11 +89,34 @@ class MembershipAdmin(admin.ModelAdmin):
 
 @admin.register(ServiceRecord)
 class ServiceRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The hours ledger is written by order_complete; a hand edit would bypass its checks."""
+    """The hours ledger is written by its services (completion, 补录, corrections, decisions), never by hand."""
 
-    list_display = ["recorded_at", "volunteer", "team", "order", "hours"]
-    list_filter = [institute_filter("team__unit"), "recorded_at"]
+    list_display = ["recorded_at", "volunteer", "team", "order", "day", "kind", "state", "hours"]
+    list_filter = ["kind", "state", institute_filter("team__unit"), "recorded_at"]
     search_fields = ["volunteer__real_name", "volunteer__number", "volunteer__phone", "team__name", "order__id__exact"]
     date_hierarchy = "recorded_at"
     list_select_related = ["volunteer", "team", "order__category"]
-    raw_id_fields = ["volunteer", "team", "order"]
+    raw_id_fields = ["volunteer", "team", "order", "unit", "corrects", "requested_by", "decided_by"]
+
+
+@admin.register(RecordLog)
+class RecordLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["at", "record", "action", "from_state", "to_state", "by"]
+    list_filter = ["action", "to_state"]
+    raw_id_fields = ["record", "by"]
+
+
+@admin.register(RecordPhoto)
+class RecordPhotoAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["uploaded_at", "record"]
+    raw_id_fields = ["record"]
+
+
+@admin.register(StationHours)
+class StationHoursAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The big screen's roll-up, kept by the ledger's services."""
+
+    list_display = ["day", "station", "hours"]
+    date_hierarchy = "day"
+    list_select_related = ["station"]
+    raw_id_fields = ["station"]

@@ -4,6 +4,7 @@ from common.fields import ID_IN_PATH, LocalTimeField
 from dispatch.selectors import teams_visible_to
 
 from .models import Membership, Team
+from .selectors import hours_totals, star_level
 
 
 class MemberSerializer(serializers.ModelSerializer):
@@ -17,8 +18,7 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["volunteer", "name", "number", "role", "star_level"]
 
     def get_star_level(self, membership: Membership) -> int:
-        # Star levels come with the hours ledger's own issue; until then everyone starts at one.
-        return 1
+        return star_level(self.context.get("hours", {}).get(membership.volunteer_id) or 0)
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -47,7 +47,8 @@ class TeamSerializer(serializers.ModelSerializer):
 
     def get_members(self, team: Team) -> list[dict]:
         rows = [m for m in team.memberships.all() if m.active]
-        return list(MemberSerializer(rows, many=True).data)
+        hours = hours_totals([m.volunteer_id for m in rows])
+        return list(MemberSerializer(rows, many=True, context={"hours": hours}).data)
 
 
 class TeamViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

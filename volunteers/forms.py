@@ -89,3 +89,35 @@ class CompleteForm(KeyedForm):
             for m in self.members
             if self.cleaned_data.get(f"hours_{m.volunteer_id}") not in (None, "0")
         ]
+
+
+class ManualForm(forms.Form):
+    """补录: hours a member served that the ledger lacks, for the unit's dispatchers to approve."""
+
+    order = forms.IntegerField(
+        label=_("Order number"), required=False, min_value=1, help_text=_("Leave empty for an activity without one.")
+    )
+    date = forms.DateField(label=_("Date of service"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    content = forms.CharField(label=_("Service"), max_length=200, required=False)
+    place = forms.CharField(label=_("Place"), max_length=200, required=False)
+    hours = forms.DecimalField(
+        label=_("Hours"), max_digits=5, decimal_places=1, min_value=Decimal("0.5"), step_size=Decimal("0.5")
+    )
+    reason = forms.CharField(label=_("Why it is added"), max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    photos = PhotosField(label=_("Evidence photos"), required=False)
+
+
+class CorrectionForm(forms.Form):
+    hours = forms.DecimalField(
+        label=_("Change in hours"),
+        max_digits=5,
+        decimal_places=1,
+        step_size=Decimal("0.5"),
+        help_text=_("Negative to take hours off, e.g. -0.5."),
+    )
+    reason = forms.CharField(label=_("Why"), max_length=1000)
+
+
+class CertificateForm(forms.Form):
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))

@@ -1,7 +1,12 @@
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from common.uploads import PhotoField
 
 
 class Team(models.Model):
@@ -47,6 +52,14 @@ class Team(models.Model):
         return self.name
 
 
+class IdType(models.TextChoices):
+    RESIDENT = "resident", _("Resident identity card")
+    PASSPORT = "passport", _("Passport")
+    HK_MACAO = "hk_macao", _("Mainland travel permit for Hong Kong and Macao residents")
+    TAIWAN = "taiwan", _("Mainland travel permit for Taiwan residents")
+    FOREIGN = "foreign", _("Foreigner's permanent residence ID card")
+
+
 class Volunteer(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="volunteer", verbose_name=_("user")
@@ -56,6 +69,9 @@ class Volunteer(models.Model):
     # Shown everywhere instead of any identity-card number.
     number = models.CharField(_("volunteer number"), max_length=20, unique=True)
     skills = models.CharField(_("skills"), max_length=200, blank=True)
+    # Kept for certificates, which show it masked; never shown whole.
+    id_type = models.CharField(_("ID type"), max_length=20, choices=IdType.choices, default=IdType.RESIDENT)
+    id_number = models.CharField(_("ID number"), max_length=30, blank=True)
     teams = models.ManyToManyField(Team, through="Membership", related_name="volunteers", verbose_name=_("teams"))
 
     class Meta:
@@ -65,6 +81,12 @@ class Volunteer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.real_name} ({self.number})"
+
+    @property
+    def id_masked(self) -> str:
+        """The ID number with all but its first and last four characters hidden (5115**********1234)."""
+        n = self.id_number.strip()
+        return f"{n[:4]}{'*' * (len(n) - 8)}{n[-4:]}" if len(n) > 8 else ("*" * len(n) or "—")
 
 
 class Membership(models.Model):
@@ -89,29 +111,149 @@ class Membership(models.Model):
         return f"{self.volunteer} ∈ {self.team}"
 
 
-class ServiceRecord(models.Model):
-    """One line of a volunteer's hours ledger: hours served on one order."""
+class RecordKind(models.TextChoices):
+    CREDIT = "credit", _("credited")  # 信用时: from a checked-in, completed order
+    MANUAL = "manual", _("added by hand")  # 补录
+    CORRECTION = "correction", _("correction")
+
+
+class RecordState(models.TextChoices):
+    PENDING = "pending", _("waiting for approval")
+    COUNTED = "counted", _("counted")
+    DECLINED = "declined", _("declined")
+
+
+class ServiceRecord(ConcurrentTransitionMixin, models.Model):
+    """One entry of a volunteer's hours ledger (志愿服务记录). Never edited in place: a correction is a new entry."""
 
     volunteer = models.ForeignKey(
         Volunteer, on_delete=models.PROTECT, related_name="records", verbose_name=_("volunteer")
     )
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="records", verbose_name=_("team"))
+    # The organising unit (谁组织谁记录): the order's station, or the team's unit for an activity without one.
+    unit = models.ForeignKey("dispatch.Unit", on_delete=models.PROTECT, related_name="records", verbose_name=_("unit"))
     order = models.ForeignKey(
-        "dispatch.Order", on_delete=models.PROTECT, related_name="records", verbose_name=_("order")
+        "dispatch.Order",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="records",
+        verbose_name=_("order"),
     )
-    hours = models.DecimalField(_("hours"), max_digits=4, decimal_places=1)
+    day = models.DateField(_("date of service"))
+    place = models.CharField(_("place"), max_length=200, blank=True)
+    content = models.CharField(_("service"), max_length=200)
+    # Signed for a correction; travel is not counted.
+    hours = models.DecimalField(_("hours"), max_digits=5, decimal_places=1)
+    kind = models.CharField(_("kind"), max_length=10, choices=RecordKind.choices, default=RecordKind.CREDIT)
+    state = FSMField(_("state"), default=RecordState.COUNTED, choices=RecordState.choices, protected=True)
+    corrects = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="corrections",
+        verbose_name=_("corrects"),
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    note = models.TextField(_("decision note"), blank=True)
 
     class Meta:
         verbose_name = _("service record")
         verbose_name_plural = _("service records")
-        ordering = ["-recorded_at"]
-        # The big screen sums the month's hours.
-        indexes = [models.Index(fields=["recorded_at"])]
+        ordering = ["-recorded_at", "-id"]
+        indexes = [
+            models.Index(fields=["recorded_at"]),
+            models.Index(fields=["volunteer", "day"]),
+            models.Index(fields=["state", "unit"]),
+            models.Index(fields=["day"]),
+        ]
         constraints = [
-            models.UniqueConstraint(fields=["volunteer", "order"], name="record_once_per_order"),
-            models.CheckConstraint(condition=models.Q(hours__gt=0), name="record_hours_positive"),
+            models.UniqueConstraint(
+                fields=["volunteer", "order"], condition=models.Q(kind="credit"), name="record_once_per_order"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="correction", corrects__isnull=False) & ~models.Q(hours=0)
+                | ~models.Q(kind="correction") & models.Q(corrects__isnull=True, hours__gt=0),
+                name="record_hours_and_kind",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.volunteer}: {self.hours} h on #{self.order_id}"
+        return f"{self.volunteer}: {self.hours} h ({self.kind}, {self.day})"
+
+    @transition(field=state, source=RecordState.PENDING, target=RecordState.COUNTED)
+    def approve(self) -> None:
+        pass
+
+    @transition(field=state, source=RecordState.PENDING, target=RecordState.DECLINED)
+    def decline(self) -> None:
+        pass
+
+
+def record_photo_path(instance: "RecordPhoto", filename: str) -> str:
+    return f"records/{instance.record_id}/{secrets.token_hex(12)}.jpg"
+
+
+class RecordPhoto(models.Model):
+    """Evidence for an entry added by hand."""
+
+    record = models.ForeignKey(ServiceRecord, on_delete=models.CASCADE, related_name="photos", verbose_name=_("record"))
+    image = PhotoField(_("photo"), upload_to=record_photo_path)
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("evidence photo")
+        verbose_name_plural = _("evidence photos")
+
+    def __str__(self) -> str:
+        return self.image.name or ""
+
+
+class RecordLog(models.Model):
+    """Who did what to an entry and when: its addition, and a dispatcher's decision."""
+
+    record = models.ForeignKey(ServiceRecord, on_delete=models.CASCADE, related_name="log", verbose_name=_("record"))
+    action = models.CharField(_("action"), max_length=20)
+    from_state = models.CharField(_("from"), max_length=10, blank=True)
+    to_state = models.CharField(_("to"), max_length=10)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("by"))
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("record log entry")
+        verbose_name_plural = _("record log")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.record_id} {self.action} → {self.to_state}"
+
+
+class StationHours(models.Model):
+    """Hours served through a station on one day: the roll-up the big screen sums for a month.
+
+    Kept in the same transaction as the entries it counts, by `volunteers.services.hours_counted`.
+    """
+
+    station = models.ForeignKey(
+        "dispatch.Unit", on_delete=models.PROTECT, related_name="hours_by_day", verbose_name=_("station")
+    )
+    day = models.DateField(_("day"))
+    hours = models.DecimalField(_("hours"), max_digits=12, decimal_places=1, default=0)
+
+    class Meta:
+        verbose_name = _("hours of a station's day")
+        verbose_name_plural = _("hours of stations' days")
+        constraints = [models.UniqueConstraint(fields=["day", "station"], name="station_hours_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} {self.day}: {self.hours} h"

@@ -1,5 +1,6 @@
 """Team-side writes: check-in (start) and completion with the hours ledger."""
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -8,6 +9,8 @@ from django.contrib.auth.models import User as Account
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from geopy.distance import geodesic
@@ -20,7 +23,7 @@ from dispatch.services.core import ensure_can, lock_order, lock_row, order_trans
 from realtime import events
 from realtime import groups as g
 
-from .models import Membership, ServiceRecord, Team
+from .models import Membership, ServiceRecord, StationHours, Team
 
 HALF_HOUR = Decimal("0.5")
 
@@ -161,13 +164,33 @@ def order_complete(
         order_transition(
             order, "complete", by=user, summary=summary, event_payload={"hours": float(sum(h for _, h in rows))}
         )
+        day = timezone.localdate()
+        content = f"{order.category.name}: {summary}"[:200]
         ServiceRecord.objects.bulk_create(
-            ServiceRecord(volunteer_id=v, team_id=team_id, order=order, hours=h) for v, h in rows
+            ServiceRecord(
+                volunteer_id=v,
+                team_id=team_id,
+                order=order,
+                unit_id=order.station_id,
+                day=day,
+                place=order.address[:200],
+                content=content,
+                hours=h,
+            )
+            for v, h in rows
         )
+        hours_counted(order.station_id, day, sum((h for _, h in rows), Decimal(0)))
         for photo in cleaned:
             OrderPhoto.objects.create(order=order, image=photo)
         remember_key(order, "complete", user=user, key=idempotency_key)
     return order
+
+
+def hours_counted(station_id: int, day: date, hours: Decimal) -> None:
+    """Add hours that now count to the station's day (negative for hours taken back); call it in the
+    transaction that makes them count."""
+    row, _created = StationHours.objects.get_or_create(station_id=station_id, day=day)
+    StationHours.objects.filter(pk=row.pk).update(hours=F("hours") + hours)
 
 
 def membership_end(*, membership_id: int, user: Account, note: str = "") -> Membership:

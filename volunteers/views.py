@@ -31,7 +31,7 @@ from realtime.selectors import stream_context
 
 from . import selectors, services
 from .forms import DECLINE_REASONS, CodeCheckinForm, CompleteForm, DeclineForm, GpsCheckinForm
-from .models import Membership
+from .models import Membership, Volunteer
 
 team_member_required = page_for(lambda user: selectors.teams_of(user).exists(), "volunteers/not_member.html")
 
@@ -171,6 +171,7 @@ def history(request: HttpRequest) -> HttpResponse:
             "orders": selectors.team_history(signed_in(request)),
             "teams": [(team, selectors.member_hours(team)) for team in teams],
             "thresholds": settings.STAR_LEVEL_HOURS,
+            "mine": Volunteer.objects.filter(user=signed_in(request)).values_list("pk", flat=True).first(),
         },
     )
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "dispatch",
     "requests_app",
     "volunteers",
+    "records",
     "realtime",
 ]
 
@@ -241,6 +242,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env("THROTTLE_AUTH", default="30/min"),
         "order_place": env("THROTTLE_ORDER_PLACE", default="30/min"),
+        "verify": env("THROTTLE_VERIFY", default="60/min"),
     },
     "PAGE_SIZE": 20,
 }
@@ -279,6 +281,14 @@ ORDER_MAX_WINDOW = timedelta(hours=env.int("ORDER_MAX_WINDOW_HOURS", default=72)
 STAR_LEVEL_HOURS = [int(h) for h in env.list("STAR_LEVEL_HOURS", default=["100", "300", "600", "1000", "1500"])]
 # Hours a volunteer may report for one order (in 0.5 h steps).
 MAX_HOURS_PER_ORDER = env.float("MAX_HOURS_PER_ORDER", default=24.0)
+# Certificates of service embed this TrueType font (.ttf or .ttc) for their Chinese text.
+CERTIFICATE_FONT = env.str(
+    "CERTIFICATE_FONT", default=str(BASE_DIR / "records" / "fonts" / "wqy-microhei-0.2.0-beta" / "wqy-microhei.ttc")
+)
+# Where the public can reach this platform: certificates' QR codes point here (the request's own address if empty).
+PUBLIC_URL = env.str("PUBLIC_URL", default="")
+# Exports stop at this many rows (a province's year of ledger entries fits).
+EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=5_000_000)
 
 LOGGING = {
     "version": 1,

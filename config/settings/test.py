@@ -13,7 +13,7 @@ STORAGES = {
 }
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"auth": "1000/min", "order_place": "1000/min"},
+    "DEFAULT_THROTTLE_RATES": {"auth": "1000/min", "order_place": "1000/min", "verify": "1000/min"},
 }
 # Tests serve static files from the apps (finders), not from a collected folder.
 STATIC_ROOT = None  # type: ignore[assignment]  # no collected folder in tests

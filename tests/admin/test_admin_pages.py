@@ -23,11 +23,12 @@ from dispatch import demo
 from dispatch.choices import DispatchMode, Level, OrderState
 from dispatch.models import ActionKey, Notification, Offer, Order, OrderPhoto, Transition, Unit
 from realtime.models import Event
-from volunteers.models import ServiceRecord, Team, Volunteer
+from records.models import Certificate, Signatory
+from volunteers.models import RecordLog, RecordPhoto, ServiceRecord, StationHours, Team, Volunteer
 
 from ..images import image_bytes
 
-PROJECT_APPS = ("accounts", "dispatch", "requests_app", "volunteers", "realtime")
+PROJECT_APPS = ("accounts", "dispatch", "requests_app", "volunteers", "realtime", "records")
 LANGUAGES = ("zh-hans", "en")
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
@@ -54,8 +55,29 @@ def seeded_district(django_db_setup, django_db_blocker):
                 to_state=OrderState.DISPATCHING,
             )
             OrderPhoto.objects.create(order=order, image=ContentFile(image_bytes(), name="service.jpg"))
-            ServiceRecord.objects.create(
-                volunteer=team.volunteers.first(), team=team, order=order, hours=Decimal("2.5")
+            record = ServiceRecord.objects.create(
+                volunteer=team.volunteers.first(),
+                team=team,
+                order=order,
+                unit=order.station,
+                day=order.created_at.date(),
+                content="陪同就医",
+                hours=Decimal("2.5"),
+            )
+            RecordLog.objects.create(record=record, action="add", to_state="counted", by=team.leader)
+            RecordPhoto.objects.create(record=record, image=ContentFile(image_bytes(), name="proof.jpg"))
+            StationHours.objects.create(station=order.station, day=record.day, hours=record.hours)
+            Signatory.objects.create(unit=order.station, head="李主任", handler="张经办", phone="0831-1234567")
+            Certificate.objects.create(
+                number="2026-AAAA-BBBB-CCCC",
+                volunteer=record.volunteer,
+                date_from=record.day,
+                date_to=record.day,
+                hours=record.hours,
+                services=1,
+                issuer=order.station,
+                requested_by=team.leader,
+                pdf=ContentFile(b"%PDF-1.4", name="c.pdf"),
             )
             Event.objects.create(type="order.dispatched", groups=[f"order.{order.pk}"], order_id=order.pk, payload={})
             Notification.objects.create(
