@@ -30,7 +30,12 @@ WHY = {
     "429": "Too many requests; try again later.",
 }
 # Operations whose own throttle may answer 429.
-THROTTLED = {("/api/v1/auth/code/", "post"), ("/api/v1/auth/token/", "post"), ("/api/v1/orders/", "post")}
+THROTTLED = {
+    ("/api/v1/auth/code/", "post"),
+    ("/api/v1/auth/token/", "post"),
+    ("/api/v1/orders/", "post"),
+    ("/api/v1/certificates/{number}/", "get"),
+}
 
 
 def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:

@@ -90,14 +90,17 @@ def record_manual_add(
     photos = photos or []
     if len(photos) > settings.PHOTO_MAX_COUNT:
         errors["photos"] = [_("At most %(n)d.") % {"n": settings.PHOTO_MAX_COUNT}]
+    # Ids in the body that name nothing are bad input (400), not a missing address (404).
     volunteer = Volunteer.objects.filter(pk=volunteer_id).first()
     if volunteer is None:
-        raise NotFound(_("Volunteer %(id)s does not exist.") % {"id": volunteer_id})
+        message = _("Volunteer %(id)s does not exist.") % {"id": volunteer_id}
+        raise InvalidInput(message, fields={"volunteer": [message]})
     order = None
     if order_id is not None:
         order = Order.objects.select_related("station", "category").filter(pk=order_id).first()
         if order is None:
-            raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id})
+            message = _("Order %(id)s does not exist.") % {"id": order_id}
+            raise InvalidInput(message, fields={"order": [message]})
         if order.state not in SERVED or order.team_id is None:
             errors["order"] = [_("Hours are added only to an order that was served.")]
         team_id = order.team_id
