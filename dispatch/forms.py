@@ -48,7 +48,9 @@ class PlaceForCitizenForm(forms.Form):
     description = forms.CharField(label=_("What is needed"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
     station = forms.ModelChoiceField(label=_("Station"), queryset=Unit.objects.none())
     address = forms.CharField(label=_("Address"), max_length=200)
-    day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}), initial=timezone.localdate)
+    day = forms.DateField(
+        label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), initial=timezone.localdate
+    )
     half = forms.ChoiceField(
         label=_("Morning or afternoon?"),
         choices=[("morning", _("Morning (8:00–12:00)")), ("afternoon", _("Afternoon (14:00–18:00)"))],

@@ -97,7 +97,9 @@ class ManualForm(forms.Form):
     order = forms.IntegerField(
         label=_("Order number"), required=False, min_value=1, help_text=_("Leave empty for an activity without one.")
     )
-    date = forms.DateField(label=_("Date of service"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(
+        label=_("Date of service"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     content = forms.CharField(label=_("Service"), max_length=200, required=False)
     place = forms.CharField(label=_("Place"), max_length=200, required=False)
     hours = forms.DecimalField(
@@ -119,5 +121,5 @@ class CorrectionForm(forms.Form):
 
 
 class CertificateForm(forms.Form):
-    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))

@@ -40,7 +40,7 @@ def _page(request: HttpRequest, volunteer: Volunteer, **forms: object) -> HttpRe
         "own": volunteer.user_id == user.pk,
         "certificates": volunteer.certificates.all()[:10],
         "manual_form": forms.get("manual_form") or ManualForm(initial={"date": today}),
-        "correction_form": CorrectionForm(),
+        "correction_form": CorrectionForm(prefix="fix"),
         "certificate_form": forms.get("certificate_form")
         or CertificateForm(initial={"date_from": today.replace(month=1, day=1), "date_to": today}),
     }
@@ -94,7 +94,7 @@ def ledger_correct(request: HttpRequest, record_id: int) -> HttpResponse:
     if record is None:
         raise Http404(_("There is no such entry."))
     volunteer = _volunteer(request, record.volunteer_id)
-    form = CorrectionForm(request.POST)
+    form = CorrectionForm(request.POST, prefix="fix")
     if form.is_valid():
         try:
             ledger.record_correction_ask(

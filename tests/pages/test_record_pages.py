@@ -70,7 +70,7 @@ def test_a_volunteer_sees_their_record_asks_a_correction_and_gets_a_certificate(
     assert me.get("/team/record/").url == f"/team/volunteers/{credited.pk}/"
     page = me.get(f"/team/volunteers/{credited.pk}/").content.decode()
     credit = ServiceRecord.objects.get(order=served)
-    me.post(f"/team/records/{credit.pk}/correction/", {"hours": "-0.5", "reason": "提前离开"})
+    me.post(f"/team/records/{credit.pk}/correction/", {"fix-hours": "-0.5", "fix-reason": "提前离开"})
     issued = me.post(
         f"/team/volunteers/{credited.pk}/certificate/",
         {"date_from": (today - timedelta(days=7)).isoformat(), "date_to": today.isoformat()},
