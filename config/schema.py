@@ -35,6 +35,10 @@ THROTTLED = {
     ("/api/v1/auth/token/", "post"),
     ("/api/v1/orders/", "post"),
     ("/api/v1/certificates/{number}/", "get"),
+    ("/api/v1/messages/", "post"),
+    ("/api/v1/stories/{id}/comments/", "post"),
+    ("/api/v1/stories/{id}/like/", "post"),
+    ("/api/v1/votes/current/", "post"),
 }
 
 

@@ -8,6 +8,7 @@ from accounts import views as account_views
 from accounts.apis import SignInCodeApi, TokenApi
 from dispatch import views as dispatch_views
 from dispatch.apis import OfferViewSet, OrderPhotoApi, OrderViewSet, StatsApi
+from publicity.apis import CommentViewSet, FollowUpViewSet, MessageViewSet, StoryViewSet, VisitApi, VoteApi
 from records import views as record_views
 from records.apis import CertificateApi, CertificatePdfApi, ExportApi
 from requests_app.apis import CategoryViewSet
@@ -24,6 +25,10 @@ router.register("offers", OfferViewSet, basename="offer")
 router.register("teams", TeamViewSet, basename="team")
 router.register("volunteers", VolunteerViewSet, basename="volunteer")
 router.register("records", RecordViewSet, basename="record")
+router.register("stories", StoryViewSet, basename="story")
+router.register("comments", CommentViewSet, basename="comment")
+router.register("messages", MessageViewSet, basename="message")
+router.register("followups", FollowUpViewSet, basename="followup")
 
 urlpatterns = [
     path("login/", account_views.signin, name="signin"),
@@ -33,12 +38,15 @@ urlpatterns = [
     path("team/", include("volunteers.urls")),
     path("console/", include("dispatch.urls")),
     path("console/", include("records.urls")),
+    path("", include("publicity.urls")),
     path("board/", dispatch_views.board, name="board"),
     path("board/figures.json", dispatch_views.board_data, name="board-data"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/auth/code/", SignInCodeApi.as_view(), name="api-signin-code"),
     path("api/v1/auth/token/", TokenApi.as_view(), name="api-token"),
     path("api/v1/stats/", StatsApi.as_view(), name="api-stats"),
+    path("api/v1/votes/current/", VoteApi.as_view(), name="api-vote"),
+    path("api/v1/visits/", VisitApi.as_view(), name="api-visits"),
     path("verify/<str:number>/", record_views.verify, name="verify"),
     path("api/v1/certificates/<str:number>/", CertificateApi.as_view(), name="api-certificate"),
     path("api/v1/exports/<str:kind>.<str:ext>", ExportApi.as_view(), name="api-export"),

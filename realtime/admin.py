@@ -34,6 +34,19 @@ EVENT_TYPES = [
     "order.waiting",
     "team.member_left",
     "staff.moved",
+    "record.requested",
+    "record.decided",
+    "order.visited",
+    "followup.opened",
+    "followup.closed",
+    "story.published",
+    "story.withdrawn",
+    "comment.held",
+    "comment.decided",
+    "vote.cast",
+    "message.posted",
+    "message.replied",
+    "message.assigned",
 ]
 
 

@@ -30,6 +30,11 @@ def board() -> str:
     return "board"
 
 
+def media() -> str:
+    """The media editors: stories, comments waiting and messages."""
+    return "media"
+
+
 def stream_log() -> str:
     """Every stream process's listener (realtime.keeper): it hears every logged event, to send none."""
     return "stream.log"
@@ -72,8 +77,10 @@ def stream_rights_of(user_ids: Iterable[int]) -> dict[int, StreamRights]:
         return {}
     users = get_user_model()
     accounts = users.objects.filter(pk__in=ids, is_active=True).values_list("pk", "is_superuser", "staff_profile__unit")
-    roles = users.groups.through.objects.filter(user_id__in=ids, group__name=Role.DISPATCHER)
-    dispatchers = set(roles.values_list("user_id", flat=True))
+    roles = users.groups.through.objects.filter(user_id__in=ids, group__name__in=[Role.DISPATCHER, Role.MEDIA_EDITOR])
+    held = set(roles.values_list("user_id", "group__name"))
+    dispatchers = {pk for pk, role in held if role == Role.DISPATCHER}
+    editors = {pk for pk, role in held if role == Role.MEDIA_EDITOR}
     teams: dict[int, set[int]] = {}
     for leader, team_id in Team.objects.filter(leader_id__in=ids).values_list("leader_id", "id"):
         teams.setdefault(leader, set()).add(team_id)
@@ -89,5 +96,7 @@ def stream_rights_of(user_ids: Iterable[int]) -> dict[int, StreamRights]:
             if unit_id is not None:
                 names.add(unit(unit_id))
             names.add(board())
+        if superuser or pk in editors:
+            names.add(media())
         rights[pk] = StreamRights(names=frozenset(names), unit_id=unit_id if dispatches else None)
     return rights

@@ -30,6 +30,8 @@ from dispatch.services.core import (
     order_transition,
     require_dispatcher_of,
 )
+from publicity.followups import followup_open
+from publicity.models import FollowUp
 from realtime import events
 
 from .models import Category, Citizen, ServiceItem
@@ -256,6 +258,8 @@ def order_evaluate(
             resolved=resolved,
             event_payload={"rating": rating, "resolved": resolved},
         )
+        if not resolved or rating <= settings.LOW_RATING_MAX:
+            followup_open(order, FollowUp.Reason.UNRESOLVED if not resolved else FollowUp.Reason.LOW_RATING)
     return order
 
 

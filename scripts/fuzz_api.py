@@ -83,6 +83,10 @@ def server_env(database_url: str, tmp: Path) -> dict[str, str]:
         "THROTTLE_AUTH": "100000/min",
         "THROTTLE_ORDER_PLACE": "100000/min",
         "THROTTLE_VERIFY": "100000/min",
+        "THROTTLE_MESSAGE": "100000/min",
+        "THROTTLE_COMMENT": "100000/min",
+        "THROTTLE_LIKE": "100000/min",
+        "THROTTLE_VOTE": "100000/min",
         # Timers run in the server's process: nothing is left queued in a shared broker.
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "SWEEP_IN_PROCESS": "false",

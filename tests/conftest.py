@@ -8,9 +8,11 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from dispatch import services as dispatching
-from dispatch.choices import DispatchMode, Level
-from dispatch.models import Offer, Order, Unit
+from dispatch.choices import DispatchMode, Level, Role
+from dispatch.models import Offer, Order, OrderPhoto, Unit
+from publicity import services as publicity
 from requests_app import services as intake
+from tests.volunteers.test_order_complete import photo
 from volunteers import services as field_work
 from volunteers.models import Membership, Team
 
@@ -189,3 +191,27 @@ class Story:
 @pytest.fixture
 def story(citizen, dispatcher, team, team_leader, category) -> Story:
     return Story(citizen=citizen, dispatcher=dispatcher, team=team, team_leader=team_leader, category=category)
+
+
+# --- 媒体宣传: the media editor, a consented order, a published story ---
+
+
+@pytest.fixture
+def editor(center):
+    return f.staff(center, Role.MEDIA_EDITOR)
+
+
+@pytest.fixture
+def consented(story, citizen):
+    """A closed order whose citizen gave consent to publicity, with a completion photo."""
+    order = story.completed(photos=[photo()])
+    return intake.order_evaluate(order_id=order.pk, user=citizen, rating=5, comment="很好", publicity_consent=True)
+
+
+@pytest.fixture
+def published(editor, consented):
+    photo_ids = list(OrderPhoto.objects.filter(order=consented).values_list("pk", flat=True))
+    draft = publicity.story_draft(
+        user=editor, order_id=consented.pk, title="志愿者陪老人就医", body="服务队耐心细致。", photo_ids=photo_ids
+    )
+    return publicity.story_publish(user=editor, story_id=draft.pk)

@@ -5,7 +5,17 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("common", "config", "dispatch", "realtime", "requests_app", "volunteers")
+PACKAGES = (
+    "accounts",
+    "common",
+    "config",
+    "dispatch",
+    "publicity",
+    "realtime",
+    "records",
+    "requests_app",
+    "volunteers",
+)
 # About 500 lines: a module past this is several subjects (STYLE.md: "a room for every rule").
 MAX_LINES = 550
 

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from common.errors import NotFound
 from common.fields import ID_IN_PATH, MAX_ID, IdField
+from records.services import certificate_issue, verify_url
 
 from . import ledger
 from .models import Membership, RecordPhoto, ServiceRecord, Volunteer
@@ -143,8 +144,6 @@ class VolunteerViewSet(viewsets.ViewSet):
     @extend_schema(request=CertificateRequestSerializer, responses={201: CertificateIssuedSerializer})
     @action(detail=True, methods=["post"])
     def certificates(self, request: Request, pk: str) -> Response:
-        from records.services import certificate_issue
-
         s = CertificateRequestSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         dates: dict[str, date] = s.validated_data
@@ -164,8 +163,6 @@ class VolunteerViewSet(viewsets.ViewSet):
 
 
 def certificate_verify_url(number: str, request: Request) -> str:
-    from records.services import verify_url
-
     return verify_url(number, request.build_absolute_uri("/"))
 
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from common.errors import DomainError
 from common.pages import show_errors, signed_in
+from records.services import certificate_issue
 
 from . import ledger
 from .forms import CertificateForm, CorrectionForm, ManualForm
@@ -115,8 +116,6 @@ def ledger_correct(request: HttpRequest, record_id: int) -> HttpResponse:
 @team_member_required
 @require_POST
 def certificate_request(request: HttpRequest, volunteer_id: int) -> HttpResponse:
-    from records.services import certificate_issue
-
     volunteer = _volunteer(request, volunteer_id)
     form = CertificateForm(request.POST)
     if form.is_valid():

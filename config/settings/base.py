@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "requests_app",
     "volunteers",
     "records",
+    "publicity",
     "realtime",
 ]
 
@@ -243,6 +244,10 @@ REST_FRAMEWORK = {
         "auth": env("THROTTLE_AUTH", default="30/min"),
         "order_place": env("THROTTLE_ORDER_PLACE", default="30/min"),
         "verify": env("THROTTLE_VERIFY", default="60/min"),
+        "message": env("THROTTLE_MESSAGE", default="5/hour"),
+        "comment": env("THROTTLE_COMMENT", default="20/hour"),
+        "like": env("THROTTLE_LIKE", default="60/min"),
+        "vote": env("THROTTLE_VOTE", default="10/min"),
     },
     "PAGE_SIZE": 20,
 }

@@ -13,7 +13,15 @@ STORAGES = {
 }
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"auth": "1000/min", "order_place": "1000/min", "verify": "1000/min"},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": "1000/min",
+        "order_place": "1000/min",
+        "verify": "1000/min",
+        "message": "1000/min",
+        "comment": "1000/min",
+        "like": "1000/min",
+        "vote": "1000/min",
+    },
 }
 # Tests serve static files from the apps (finders), not from a collected folder.
 STATIC_ROOT = None  # type: ignore[assignment]  # no collected folder in tests

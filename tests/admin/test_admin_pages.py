@@ -22,13 +22,14 @@ from accounts.services import signin_code_send
 from dispatch import demo
 from dispatch.choices import DispatchMode, Level, OrderState
 from dispatch.models import ActionKey, Notification, Offer, Order, OrderPhoto, Transition, Unit
+from publicity.models import Comment, FollowUp, Like, Message, ReturnVisit, Story, StoryLog, Vote
 from realtime.models import Event
 from records.models import Certificate, Signatory
 from volunteers.models import RecordLog, RecordPhoto, ServiceRecord, StationHours, Team, Volunteer
 
 from ..images import image_bytes
 
-PROJECT_APPS = ("accounts", "dispatch", "requests_app", "volunteers", "realtime", "records")
+PROJECT_APPS = ("accounts", "dispatch", "requests_app", "volunteers", "realtime", "records", "publicity")
 LANGUAGES = ("zh-hans", "en")
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
@@ -79,6 +80,15 @@ def seeded_district(django_db_setup, django_db_blocker):
                 requested_by=team.leader,
                 pdf=ContentFile(b"%PDF-1.4", name="c.pdf"),
             )
+            story = Story(order=order, team=team, title="好人好事", body="很好", created_by=team.leader)
+            story.save()
+            StoryLog.objects.create(story=story, action="draft", by=team.leader)
+            Like.objects.create(story=story, user=team.leader)
+            Comment.objects.create(story=story, user=team.leader, text="赞")
+            Vote.objects.create(month=record.day.replace(day=1), user=team.leader, team=team)
+            Message.objects.create(text="路灯坏了", phone="13912340000")
+            ReturnVisit.objects.create(order=order, by=team.leader, reached=True, satisfied=True)
+            FollowUp.objects.create(order=order, reason="low_rating")
             Event.objects.create(type="order.dispatched", groups=[f"order.{order.pk}"], order_id=order.pk, payload={})
             Notification.objects.create(
                 user=team.leader, kind=Notification.Kind.OFFER_NEW, order=order, text="新派单,请尽快回复。"

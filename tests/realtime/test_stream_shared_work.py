@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db.backends.utils import CursorWrapper
 
 from dispatch import selectors, services
+from publicity.services import is_editor
 from realtime import events
 from realtime import groups as g
 from realtime import keeper as keeper_module
@@ -179,6 +180,8 @@ def test_the_shared_rights_read_answers_as_the_selectors_do(
                 unit_id = unit.pk
                 names.add(g.unit(unit_id))
             names.add(g.board())
+        if is_editor(account):
+            names.add(g.media())
         return g.StreamRights(names=frozenset(names), unit_id=unit_id)
 
     shared = g.stream_rights_of([u.pk for u in users])
