@@ -2,7 +2,7 @@
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,9 @@ from django.db import connection
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from publicity.models import ReturnVisit
 from volunteers.models import Membership, ServiceRecord, Team
 
 from .choices import Level, OfferState, OrderState, Role
@@ -299,7 +301,27 @@ def team_candidates(order: Order, *, limit: int | None = None, for_user: User | 
     higher than the order's level: the center's console sees the whole district's teams.
     """
     limit = limit if limit is not None else settings.MATCH_LIMIT
-    return search(match_query(order, limit=limit, level=search_level(for_user)))
+    match = search(match_query(order, limit=limit, level=search_level(for_user)))
+    satisfied = visit_satisfaction([c.team for c in match.candidates])
+    if satisfied:
+        text = _("return visits %(pct)d%% satisfied")
+        match.candidates = [
+            replace(c, reason=f"{c.reason} · {text % {'pct': round(100 * satisfied[c.team])}}")
+            if c.team in satisfied
+            else c
+            for c in match.candidates
+        ]
+    return match
+
+
+def visit_satisfaction(team_ids: list[int]) -> dict[int, float]:
+    """Each team's share of return visits (回访) that reached the citizen and found them satisfied."""
+    rows = (
+        ReturnVisit.objects.filter(order__team_id__in=team_ids, reached=True, satisfied__isnull=False)
+        .values("order__team_id")
+        .annotate(n=Count("id"), yes=Count("id", filter=Q(satisfied=True)))
+    )
+    return {r["order__team_id"]: r["yes"] / r["n"] for r in rows}
 
 
 def teams_outside_reach(order: Order, teams: list[Team], *, for_user: User | None) -> list[int]:

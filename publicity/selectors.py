@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from dispatch.selectors import dispatch_scope
 
-from .models import Comment, FollowUp, Message, MessageState, ReturnVisit, Story, Vote
+from .models import Comment, FollowUp, Message, MessageState, Story, Vote
 
 
 def _month_start(day: date) -> datetime:
@@ -104,13 +104,3 @@ def followups_open(user: Account) -> QuerySet[FollowUp]:
         .select_related("order", "order__category", "order__station", "order__team")
         .order_by("opened_at", "id")
     )
-
-
-def visit_satisfaction(team_ids: list[int]) -> dict[int, float]:
-    """Each team's share of reached return visits where the citizen was satisfied."""
-    rows = (
-        ReturnVisit.objects.filter(order__team_id__in=team_ids, reached=True, satisfied__isnull=False)
-        .values("order__team_id")
-        .annotate(n=Count("id"), yes=Count("id", filter=Q(satisfied=True)))
-    )
-    return {r["order__team_id"]: round(r["yes"] / r["n"], 3) for r in rows}

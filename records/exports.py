@@ -23,7 +23,7 @@ from openpyxl import Workbook
 
 from common.errors import Forbidden, InvalidInput, NotFound
 from dispatch.models import Order, Unit
-from dispatch.selectors import acts_on, dispatcher_unit, is_dispatcher
+from dispatch.selectors import acts_on, dispatcher_unit, is_dispatcher, visit_satisfaction
 from volunteers.models import RecordState, ServiceRecord, Team
 from volunteers.selectors import star_level
 
@@ -187,6 +187,7 @@ def _teams(scope: Scope) -> Export:
         .values_list("team_id", "h")
     )
     members = dict(teams.annotate(n=Count("memberships", filter=Q(memberships__active=True))).values_list("id", "n"))
+    visits = visit_satisfaction(list(teams.values_list("id", flat=True)))
     header = [
         _("Team"),
         _("Unit"),
@@ -197,13 +198,26 @@ def _teams(scope: Scope) -> Export:
         _("Volunteer hours"),
         _("Offers answered"),
         _("Accepted of answered"),
+        _("Return-visit satisfaction"),
     ]
 
     def line(t: tuple[Any, ...]) -> list[Any]:
         team_id, name, unit, accepted, completed, rating, answered, took = t
         share = round(took / answered, 3) if answered else None
         mean = round(rating, 2) if rating is not None else None
-        return [name, unit, members.get(team_id, 0), accepted, completed, mean, hours.get(team_id, 0), answered, share]
+        satisfied = round(visits[team_id], 3) if team_id in visits else None
+        return [
+            name,
+            unit,
+            members.get(team_id, 0),
+            accepted,
+            completed,
+            mean,
+            hours.get(team_id, 0),
+            answered,
+            share,
+            satisfied,
+        ]
 
     return Export("teams", header, (line(t) for t in counts.iterator(chunk_size=CHUNK)))
 

@@ -156,3 +156,17 @@ def test_no_public_answer_holds_a_citizens_name_or_phone(api, story, citizen, ed
     for text in answers:
         for private in (*DEMO_PRIVATE, citizen.username, citizen.first_name or "王大爷"):
             assert private not in text, private
+
+
+def test_dispatchers_see_return_visit_satisfaction_in_the_candidates_reason(api, story, station_dispatcher):
+    served = story.completed()
+    for satisfied in (True, True, False):
+        api(station_dispatcher).post(
+            "/api/v1/visits/", {"order": served.pk, "reached": True, "satisfied": satisfied}, format="json"
+        )
+    order = story.placed()
+
+    candidates = api(station_dispatcher).get(f"/api/v1/orders/{order.pk}/candidates/").json()
+
+    reason = next(c["reason"] for c in candidates if c["team"] == served.team_id)
+    assert "67%" in reason
