@@ -60,6 +60,7 @@ bench: venv
 	$(PY) bench/push.py $(BENCH_ARGS)
 	$(PY) bench/pages.py $(BENCH_ARGS)
 	$(PY) bench/board.py $(BENCH_ARGS)
+	$(PY) bench/export.py $(BENCH_ARGS)
 
 messages: venv
 	cd $(CURDIR) && $(PY) manage.py makemessages -l zh_Hans --ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*'
