@@ -10,7 +10,7 @@ from dispatch import views as dispatch_views
 from dispatch.apis import OfferViewSet, OrderPhotoApi, OrderViewSet, StatsApi
 from publicity.apis import CommentViewSet, FollowUpViewSet, MessageViewSet, StoryViewSet, VisitApi, VoteApi
 from records import views as record_views
-from records.apis import CertificateApi, CertificatePdfApi, ExportApi
+from records.apis import CertificateApi, CertificatePdfApi, ExportViewSet
 from requests_app.apis import CategoryViewSet
 from volunteers.apis import TeamViewSet
 from volunteers.ledger_apis import RecordPhotoApi, RecordViewSet, VolunteerViewSet
@@ -25,6 +25,7 @@ router.register("offers", OfferViewSet, basename="offer")
 router.register("teams", TeamViewSet, basename="team")
 router.register("volunteers", VolunteerViewSet, basename="volunteer")
 router.register("records", RecordViewSet, basename="record")
+router.register("exports", ExportViewSet, basename="export")
 router.register("stories", StoryViewSet, basename="story")
 router.register("comments", CommentViewSet, basename="comment")
 router.register("messages", MessageViewSet, basename="message")
@@ -49,7 +50,6 @@ urlpatterns = [
     path("api/v1/visits/", VisitApi.as_view(), name="api-visits"),
     path("verify/<str:number>/", record_views.verify, name="verify"),
     path("api/v1/certificates/<str:number>/", CertificateApi.as_view(), name="api-certificate"),
-    path("api/v1/exports/<str:kind>.<str:ext>", ExportApi.as_view(), name="api-export"),
     path("api/v1/certificates/<str:number>/pdf/", CertificatePdfApi.as_view(), name="api-certificate-pdf"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SchemaView.as_view(), name="schema"),

@@ -346,12 +346,19 @@ class VisitApi(APIView):
         return Response({"id": visit.pk, "order": visit.order_id}, status=status.HTTP_201_CREATED)
 
 
+class FollowUpSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = serializers.IntegerField()
+    reason = serializers.CharField()
+    opened_at = serializers.DateTimeField()
+
+
 class FollowUpViewSet(viewsets.ViewSet):
     """Follow-ups of the dispatcher's unit: open ones, and closing one with a note."""
 
     lookup_value_regex = ID_IN_PATH
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses=FollowUpSerializer(many=True))
     def list(self, request: Request) -> Response:
         rows = followups_open(_actor(request))[:200]
         return Response([{"id": f.pk, "order": f.order_id, "reason": f.reason, "opened_at": f.opened_at} for f in rows])

@@ -25,8 +25,9 @@ def visit_log(*, user: Account, order_id: int, reached: bool, satisfied: bool | 
     """回访: station staff record a call back to the citizen of a served order."""
     with transaction.atomic():
         order = Order.objects.select_related("station").filter(pk=order_id).first()
-        if order is None:
-            raise NotFound(_("Order %(id)s does not exist.") % {"id": order_id})
+        if order is None:  # an id in the body that names nothing is bad input, not a missing address
+            message = _("Order %(id)s does not exist.") % {"id": order_id}
+            raise InvalidInput(message, fields={"order": [message]})
         require_dispatcher_of(user, order)
         if order.state not in SERVED:
             raise Conflict(_("Only a served order can be visited back."), code="not_served")

@@ -47,6 +47,9 @@ EVENT_TYPES = [
     "message.posted",
     "message.replied",
     "message.assigned",
+    "export.progress",
+    "export.done",
+    "export.failed",
 ]
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdminMixin
 
-from .models import Certificate, Signatory
+from .models import Certificate, ExportJob, Signatory
 
 
 @admin.register(Certificate)
@@ -21,3 +21,12 @@ class SignatoryAdmin(admin.ModelAdmin):
 
     list_display = ["unit", "head", "handler", "phone"]
     autocomplete_fields = ["unit"]
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Exports are asked for on the console or the API and written by a worker."""
+
+    list_display = ["created_at", "user", "kind", "ext", "unit", "state", "rows"]
+    list_filter = ["state", "kind", "ext"]
+    raw_id_fields = ["user", "unit"]

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from django.http import FileResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
+from django.http import FileResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,9 +15,10 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import NotFound
-from common.fields import IdField
+from common.fields import ID_IN_PATH, MAX_ID, IdField
 
-from . import exports
+from . import exports, jobs
+from .models import ExportJob, ExportState
 from .selectors import certificate_by_number, may_download, public_facts
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -68,7 +69,9 @@ class CertificatePdfApi(APIView):
         return response
 
 
-class ExportQuerySerializer(serializers.Serializer):
+class ExportRequestSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=list(exports.KINDS))
+    format = serializers.ChoiceField(choices=list(exports.FORMATS))
     unit = IdField(required=False, allow_null=True, default=None)
     to = serializers.DateField(required=False, allow_null=True, default=None)
 
@@ -78,33 +81,65 @@ class ExportQuerySerializer(serializers.Serializer):
         return fields
 
 
-class ExportApi(APIView):
-    """Orders, ledger entries or team statistics of a unit's subtree and a date range, as CSV or XLSX."""
+class ExportJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    format = serializers.CharField(source="ext")
+    unit = serializers.IntegerField(source="unit_id")
+    to = serializers.DateField(source="date_to")
+    state = serializers.CharField()
+    rows = serializers.IntegerField()
+    file = serializers.SerializerMethodField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
 
-    @extend_schema(
-        parameters=[ExportQuerySerializer],
-        responses={(200, "text/csv"): bytes, (200, XLSX): bytes},
-    )
-    def get(self, request: Request, kind: str, ext: str) -> HttpResponseBase:
-        if ext not in exports.FORMATS:
-            raise NotFound(_("Exports come as .csv or .xlsx."))
-        query = ExportQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
-        scope = exports.export_scope(
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = serializers.DateField(source="date_from")
+        return fields
+
+    def get_file(self, job: ExportJob) -> str | None:
+        return f"/api/v1/exports/{job.pk}/file/" if job.state == ExportState.DONE else None
+
+
+class ExportViewSet(viewsets.ViewSet):
+    """Exports for dispatchers, written in the background: ask, follow `state` and `rows`, then download."""
+
+    lookup_value_regex = ID_IN_PATH
+
+    @extend_schema(request=ExportRequestSerializer, responses={202: ExportJobSerializer})
+    def create(self, request: Request) -> Response:
+        s = ExportRequestSerializer(data=request.data)
+        s.is_valid(raise_exception=True)
+        v = s.validated_data
+        job = jobs.export_request(
             user=request.user,  # type: ignore[arg-type]
-            unit_id=q["unit"],
-            date_from=q["from"],
-            date_to=q["to"],
+            kind=v["kind"],
+            ext=v["format"],
+            unit_id=v["unit"],
+            date_from=v["from"],
+            date_to=v["to"],
         )
-        export = exports.export_for(kind, scope)
-        name = exports.file_name(export, scope, ext)
-        if ext == "csv":
-            response: HttpResponseBase = StreamingHttpResponse(
-                exports.csv_lines(export), content_type="text/csv; charset=utf-8"
-            )
-            response["Content-Disposition"] = f'attachment; filename="{name}"'
-        else:
-            response = FileResponse(exports.xlsx_file(export), content_type=XLSX, as_attachment=True, filename=name)
+        job.refresh_from_db()
+        return Response(ExportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=ExportJobSerializer)
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(ExportJobSerializer(jobs.job_of(request.user, _id(pk))).data)  # type: ignore[arg-type]
+
+    @extend_schema(responses={(200, "text/csv"): bytes, (200, XLSX): bytes})
+    @action(detail=True, methods=["get"])
+    def file(self, request: Request, pk: str) -> FileResponse:
+        job = jobs.job_of(request.user, _id(pk))  # type: ignore[arg-type]
+        if job.state != ExportState.DONE:
+            raise NotFound(_("The export is not ready."))
+        name = (job.file.name or "").rsplit("/", 1)[-1]
+        kind = XLSX if job.ext == "xlsx" else "text/csv; charset=utf-8"
+        response = FileResponse(job.file.open("rb"), content_type=kind, as_attachment=True, filename=name)
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+def _id(pk: str) -> int:
+    return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0

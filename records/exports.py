@@ -274,7 +274,7 @@ def xlsx_file(export: Export, progress: Callable[[int], None] | None = None) -> 
     sheet.append(export.header)
     for n, row in enumerate(export.rows, 1):
         sheet.append([_cell(v) for v in row])
-        if progress and n % 100_000 == 0:
+        if progress:
             progress(n)
     out = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it (and so deletes it)
     book.save(out)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from common.uploads import private_storage
 
@@ -63,3 +64,51 @@ class Signatory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.unit}: {self.head}"
+
+
+def export_path(instance: "ExportJob", filename: str) -> str:
+    return f"exports/{instance.pk}/{filename}"
+
+
+class ExportState(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("being written")
+    DONE = "done", _("ready")
+    FAILED = "failed", _("failed")
+
+
+class ExportJob(ConcurrentTransitionMixin, models.Model):
+    """An export written in the background (a province's year takes minutes), its progress kept here."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("what"), max_length=10)
+    ext = models.CharField(_("format"), max_length=4)
+    unit = models.ForeignKey("dispatch.Unit", on_delete=models.CASCADE, related_name="+", verbose_name=_("unit"))
+    date_from = models.DateField(_("from"))
+    date_to = models.DateField(_("to"))
+    state = FSMField(_("state"), default=ExportState.QUEUED, choices=ExportState.choices, protected=True)
+    rows = models.PositiveIntegerField(_("rows written"), default=0)
+    file = models.FileField(_("file"), storage=private_storage, upload_to=export_path, max_length=200, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.ext} #{self.pk}"
+
+    @transition(field=state, source=ExportState.QUEUED, target=ExportState.RUNNING)
+    def start(self) -> None:
+        pass
+
+    @transition(field=state, source=ExportState.RUNNING, target=ExportState.DONE)
+    def finish(self) -> None:
+        self.finished_at = timezone.now()
+
+    @transition(field=state, source=[ExportState.QUEUED, ExportState.RUNNING], target=ExportState.FAILED)
+    def fail(self) -> None:
+        self.finished_at = timezone.now()

@@ -1,14 +1,12 @@
 """Pages: the public verification of a certificate; the console's ledger decisions and exports."""
 
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.models import User as Account
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -18,10 +16,13 @@ from common.pages import page_for, signed_in
 from dispatch.choices import Level
 from dispatch.models import Unit
 from dispatch.selectors import dispatch_scope, is_dispatcher
+from realtime.selectors import stream_context
 from volunteers.ledger import record_decide
 from volunteers.selectors import records_to_decide
 
 from . import exports
+from .jobs import export_request
+from .models import ExportJob
 from .selectors import certificate_by_number, public_facts
 
 
@@ -76,18 +77,32 @@ def decide(request: HttpRequest, record_id: int) -> HttpResponse:
 
 @dispatcher_required
 def exports_page(request: HttpRequest) -> HttpResponse:
-    """Pick what, which unit and which dates; the file comes from the export API."""
+    """Ask for an export; it is written in the background and listed here with its progress."""
     user = signed_in(request)
     today = timezone.localdate()
-    if "kind" in request.GET:
-        form = ExportForm(request.GET, user=user)
+    if request.method == "POST":
+        form = ExportForm(request.POST, user=user)
         if form.is_valid():
             data = form.cleaned_data
-            query = {"from": data["date_from"].isoformat(), "to": data["date_to"].isoformat()}
-            if data["unit"] is not None:
-                query["unit"] = str(data["unit"].pk)
-            url = reverse("api-export", args=[data["kind"], data["ext"]])
-            return redirect(f"{url}?{urlencode(query)}")
+            try:
+                export_request(
+                    user=user,
+                    kind=data["kind"],
+                    ext=data["ext"],
+                    unit_id=data["unit"].pk if data["unit"] is not None else None,
+                    date_from=data["date_from"],
+                    date_to=data["date_to"],
+                )
+            except DomainError as error:
+                form.add_error(None, error.detail)
+            else:
+                messages.success(request, _("The export is being written; it appears below when ready."))
+                return redirect("console-exports")
     else:
         form = ExportForm(initial={"date_from": today.replace(day=1), "date_to": today}, user=user)
-    return render(request, "records/exports.html", {"form": form})
+    context = {
+        **stream_context(user),
+        "form": form,
+        "jobs": ExportJob.objects.filter(user=user).select_related("unit")[:20],
+    }
+    return render(request, "records/exports.html", context, status=400 if form.errors else 200)

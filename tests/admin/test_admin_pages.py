@@ -24,7 +24,7 @@ from dispatch.choices import DispatchMode, Level, OrderState
 from dispatch.models import ActionKey, Notification, Offer, Order, OrderPhoto, Transition, Unit
 from publicity.models import Comment, FollowUp, Like, Message, ReturnVisit, Story, StoryLog, Vote
 from realtime.models import Event
-from records.models import Certificate, Signatory
+from records.models import Certificate, ExportJob, Signatory
 from volunteers.models import RecordLog, RecordPhoto, ServiceRecord, StationHours, Team, Volunteer
 
 from ..images import image_bytes
@@ -87,6 +87,9 @@ def seeded_district(django_db_setup, django_db_blocker):
             Comment.objects.create(story=story, user=team.leader, text="赞")
             Vote.objects.create(month=record.day.replace(day=1), user=team.leader, team=team)
             Message.objects.create(text="路灯坏了", phone="13912340000")
+            ExportJob.objects.create(
+                user=team.leader, kind="orders", ext="csv", unit=order.station, date_from=record.day, date_to=record.day
+            )
             ReturnVisit.objects.create(order=order, by=team.leader, reached=True, satisfied=True)
             FollowUp.objects.create(order=order, reason="low_rating")
             Event.objects.create(type="order.dispatched", groups=[f"order.{order.pk}"], order_id=order.pk, payload={})

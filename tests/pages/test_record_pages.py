@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from records.models import Certificate
+from records.models import Certificate, ExportJob
 from volunteers.models import ServiceRecord, Volunteer
 
 pytestmark = pytest.mark.django_db
@@ -87,12 +87,19 @@ def test_another_member_cannot_open_a_teammates_record(browser_for, served, volu
     assert browser_for(volunteer).get(f"/team/volunteers/{credited.pk}/").status_code == 404
 
 
-def test_the_exports_page_sends_to_the_file(browser_for, dispatcher, team_leader):
-    page = browser_for(dispatcher).get("/console/exports/")
-    picked = browser_for(dispatcher).get(
-        "/console/exports/", {"kind": "records", "ext": "xlsx", "date_from": "2026-01-01", "date_to": "2026-01-31"}
-    )
+def test_the_exports_page_writes_the_file_in_the_background(
+    browser_for, dispatcher, team_leader, django_capture_on_commit_callbacks
+):
+    desk = browser_for(dispatcher)
+    page = desk.get("/console/exports/")
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = desk.post(
+            "/console/exports/", {"kind": "records", "ext": "xlsx", "date_from": "2026-01-01", "date_to": "2026-01-31"}
+        )
+    listed = desk.get("/console/exports/").content.decode()
+    job = ExportJob.objects.get()
 
     assert page.status_code == 200 and 'name="kind"' in page.content.decode()
-    assert picked.status_code == 302 and picked.url.startswith("/api/v1/exports/records.xlsx?")
+    assert asked.status_code == 302 and job.state == "done"
+    assert f'href="/api/v1/exports/{job.pk}/file/"' in listed
     assert browser_for(team_leader).get("/console/exports/").status_code == 403

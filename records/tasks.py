@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from . import jobs
+
+
+@shared_task(acks_late=True)
+def export_run(job_id: int) -> None:
+    jobs.export_build(job_id=job_id)
