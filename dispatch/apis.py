@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from common.errors import Forbidden, InvalidInput, NotFound
 from common.fields import ID_IN_PATH, MAX_ID
+from common.uploads import photo_response
 from realtime.events import event_message
 from realtime.selectors import order_events_visible_to
 from requests_app import services as intake
@@ -322,11 +323,7 @@ class OrderPhotoApi(APIView):
         photo = OrderPhoto.objects.filter(order=order, image=f"orders/{order_id}/{name}").first() if order else None
         if order is None or photo is None or not sees_private_details(request.user, order):
             raise NotFound(_("There is no such photo."))
-        response = FileResponse(photo.image.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=3600"
-        # Even if a browser were told otherwise, nothing here may run as a page.
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return photo_response(photo.image)
 
 
 class StatsApi(APIView):

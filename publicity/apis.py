@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from common.errors import NotFound
 from common.fields import ID_IN_PATH, MAX_ID, IdField, NumberField
+from common.uploads import photo_response
 from dispatch.models import OrderPhoto
 
 from . import followups, services
@@ -167,9 +168,7 @@ class StoryViewSet(viewsets.ViewSet):
         photo = OrderPhoto.objects.filter(pk=_id(photo_id), stories__pk=_id(pk), stories__state="published").first()
         if photo is None:
             raise NotFound(_("There is no such photo."))
-        response = FileResponse(photo.image.open("rb"), content_type="image/jpeg")
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return photo_response(photo.image, public=True)
 
 
 class CommentViewSet(viewsets.ViewSet):
@@ -316,9 +315,7 @@ class MessageViewSet(viewsets.ViewSet):
         message = Message.objects.filter(pk=_id(pk)).exclude(state="hidden").first()
         if message is None or not message.photo:
             raise NotFound(_("There is no such photo."))
-        response = FileResponse(message.photo.open("rb"), content_type="image/jpeg")
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return photo_response(message.photo, public=True)
 
 
 class VisitSerializer(serializers.Serializer):

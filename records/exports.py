@@ -52,8 +52,9 @@ def export_scope(*, user: Account, unit_id: int | None, date_from: date | None, 
         unit = dispatcher_unit(user) or Unit.objects.filter(parent__isnull=True).order_by("id").first()
     else:
         unit = Unit.objects.filter(pk=unit_id).first()
-    if unit is None:
-        raise NotFound(_("Unit %(id)s does not exist.") % {"id": unit_id})
+    if unit is None:  # an id in the request that names nothing is bad input, not a missing address
+        message = _("Unit %(id)s does not exist.") % {"id": unit_id}
+        raise InvalidInput(message, fields={"unit": [message]})
     if not acts_on(user, unit):
         raise Forbidden(_("This unit is outside yours."), code="outside_your_unit")
     today = timezone.localdate()

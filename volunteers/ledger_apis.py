@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from common.errors import NotFound
 from common.fields import ID_IN_PATH, MAX_ID, IdField
+from common.uploads import photo_response
 from records.services import certificate_issue, verify_url
 
 from . import ledger
@@ -243,7 +244,4 @@ class RecordPhotoApi(APIView):
         photo = RecordPhoto.objects.filter(record=record, image=f"records/{record_id}/{name}").first()
         if record is None or photo is None or not volunteer_visible_to(_actor(request), record.volunteer):
             raise NotFound(_("There is no such photo."))
-        response = FileResponse(photo.image.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=3600"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return photo_response(photo.image)
