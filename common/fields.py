@@ -1,11 +1,13 @@
-"""Input fields every API serializer uses, so that no value the database cannot hold gets past them."""
+"""Input fields every API serializer uses, so that no value the database cannot hold gets past them; path ids."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User as Account
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
 # Ids are the databases' 64-bit keys; a larger integer names nothing.
 MAX_ID = 2**63 - 1
@@ -63,3 +65,13 @@ class DateTimeField(serializers.DateTimeField):
 )
 class LocalTimeField(serializers.TimeField):
     """A time of day on the local clock (Asia/Shanghai), "HH:MM:SS": no offset, so not OpenAPI's `time`."""
+
+
+def path_id(pk: str) -> int:
+    """A path's id as a number the database can hold; 0 (no row) for anything else."""
+    return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0
+
+
+def actor(request: Request) -> Account:
+    """The signed-in user of an API view that lets no anonymous request through (IsAuthenticated)."""
+    return cast(Account, request.user)

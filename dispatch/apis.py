@@ -1,9 +1,8 @@
 """The order and offer API (DESIGN §5): thin classes that parse, call one service, render."""
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from django.contrib.auth.models import User as Account
 from django.db.models import (
     Case,
     IntegerField,
@@ -24,7 +23,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import Forbidden, InvalidInput, NotFound
-from common.fields import ID_IN_PATH, MAX_ID
+from common.fields import ID_IN_PATH, actor, path_id
 from common.uploads import photo_response
 from realtime.events import event_message
 from realtime.selectors import order_events_visible_to
@@ -89,16 +88,6 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-def _actor(request: Request) -> Account:
-    """The signed-in user: every API class here lets no anonymous request through (IsAuthenticated)."""
-    return cast(Account, request.user)
-
-
-def _path_id(pk: str) -> int:
-    """A path's id as a number the database can hold; 0 (no row) for anything else."""
-    return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0
-
-
 def _fk(model: type[Model], pk: int | None, field: str) -> Any:
     if pk is None:
         return None
@@ -129,7 +118,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(self.get_serializer(order).data, status=code)
 
     def _visible(self, pk: str) -> int:
-        return services.visible_order_id(order_id=_path_id(pk), user=_actor(self.request))
+        return services.visible_order_id(order_id=path_id(pk), user=actor(self.request))
 
     @extend_schema(
         request=OrderCreateSerializer,
@@ -143,7 +132,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         item = _fk(ServiceItem, data.pop("item", None), "item")
         station = _fk(Unit, data.pop("station", None), "station")
         order, created = intake.order_place(
-            user=_actor(request), category=category, item=item, station=station, idempotency_key=key, **data
+            user=actor(request), category=category, item=item, station=station, idempotency_key=key, **data
         )
         return self._render(order.pk, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -165,7 +154,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = get_object_or_404(Order.objects.select_related("station"), pk=self._visible(pk))
         if not is_dispatcher(request.user):
             raise Forbidden(_("Only dispatchers may see candidate teams."))
-        services.require_dispatcher_of(_actor(request), order)
+        services.require_dispatcher_of(actor(request), order)
         params = CandidateQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         match = team_candidates(order, limit=params.validated_data.get("limit"), for_user=request.user)
@@ -181,7 +170,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         data = _input(DispatchSerializer, request)
         return _answered(
             lambda: services.order_dispatch(
-                order_id=order_id, user=_actor(request), mode=data["mode"], team_ids=data["teams"], note=data["note"]
+                order_id=order_id, user=actor(request), mode=data["mode"], team_ids=data["teams"], note=data["note"]
             ),
             self._render,
         )
@@ -189,7 +178,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def _noted(self, request: Request, pk: str, service) -> Response:
         order_id = self._visible(pk)
         note = _input(NoteSerializer, request)["note"]
-        return _answered(lambda: service(order_id=order_id, user=_actor(request), note=note), self._render)
+        return _answered(lambda: service(order_id=order_id, user=actor(request), note=note), self._render)
 
     @extend_schema(request=NoteSerializer, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
@@ -220,7 +209,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return _answered(
             lambda: field_work.order_start(
                 order_id=order_id,
-                user=_actor(request),
+                user=actor(request),
                 lat=data.get("lat"),
                 lng=data.get("lng"),
                 qr=data.get("qr"),
@@ -244,7 +233,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return _answered(
             lambda: field_work.order_complete(
                 order_id=order_id,
-                user=_actor(request),
+                user=actor(request),
                 summary=s.validated_data["summary"],
                 hours=[dict(line) for line in s.validated_data["hours"]],
                 photos=s.validated_data["photos"],
@@ -258,7 +247,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def evaluate(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
         data = _input(EvaluateSerializer, request)
-        return _answered(lambda: intake.order_evaluate(order_id=order_id, user=_actor(request), **data), self._render)
+        return _answered(lambda: intake.order_evaluate(order_id=order_id, user=actor(request), **data), self._render)
 
     @extend_schema(parameters=[EventQuerySerializer], responses=EventSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
@@ -267,7 +256,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order_id = self._visible(pk)
         params = EventQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        rows = order_events_visible_to(_actor(request), order_id=order_id, after=params.validated_data["after"])
+        rows = order_events_visible_to(actor(request), order_id=order_id, after=params.validated_data["after"])
         return Response([event_message(e) for e in rows])
 
 
@@ -290,7 +279,7 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         )
 
     def _offer_id(self, pk: str) -> int:
-        offer_id = _path_id(pk)
+        offer_id = path_id(pk)
         if not offers_visible_to(self.request.user).filter(pk=offer_id).exists():
             raise NotFound(_("Offer %(id)s does not exist.") % {"id": pk})
         return offer_id
@@ -299,14 +288,14 @@ class OfferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         offer_id = self._offer_id(pk)
-        return _answered(lambda: services.offer_accept(offer_id=offer_id, user=_actor(request)), self._render_order)
+        return _answered(lambda: services.offer_accept(offer_id=offer_id, user=actor(request)), self._render_order)
 
     @extend_schema(request=NoteSerializer, responses=OrderSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str) -> Response:
         offer_id, note = self._offer_id(pk), _input(NoteSerializer, request)["note"]
         return _answered(
-            lambda: services.offer_decline(offer_id=offer_id, user=_actor(request), note=note), self._render_order
+            lambda: services.offer_decline(offer_id=offer_id, user=actor(request), note=note), self._render_order
         )
 
     def _render_order(self, order_id: int) -> Response:
@@ -319,7 +308,7 @@ class OrderPhotoApi(APIView):
 
     @extend_schema(responses={(200, "image/jpeg"): bytes})
     def get(self, request: Request, order_id: int, name: str) -> FileResponse:
-        order = orders_visible_to(request.user).filter(pk=_path_id(str(order_id))).first()
+        order = orders_visible_to(request.user).filter(pk=path_id(str(order_id))).first()
         photo = OrderPhoto.objects.filter(order=order, image=f"orders/{order_id}/{name}").first() if order else None
         if order is None or photo is None or not sees_private_details(request.user, order):
             raise NotFound(_("There is no such photo."))

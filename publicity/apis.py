@@ -1,8 +1,7 @@
 """The API of 媒体宣传 and follow-up: stories, likes, comments, the monthly vote, messages, return visits."""
 
-from typing import Any, cast
+from typing import Any
 
-from django.contrib.auth.models import User as Account
 from django.http import FileResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,7 +15,7 @@ from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import NotFound
-from common.fields import ID_IN_PATH, MAX_ID, IdField, NumberField
+from common.fields import ID_IN_PATH, IdField, NumberField, actor, path_id
 from common.uploads import photo_response
 from dispatch.models import OrderPhoto
 
@@ -31,14 +30,6 @@ from .selectors import (
     story_public,
     vote_board,
 )
-
-
-def _id(pk: str) -> int:
-    return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0
-
-
-def _actor(request: Request) -> Account:
-    return cast(Account, request.user)
 
 
 class Scoped(ScopedRateThrottle):
@@ -127,24 +118,24 @@ class StoryViewSet(viewsets.ViewSet):
         s.is_valid(raise_exception=True)
         v = s.validated_data
         story = services.story_draft(
-            user=_actor(request), order_id=v["order"], title=v["title"], body=v["body"], photo_ids=v["photos"]
+            user=actor(request), order_id=v["order"], title=v["title"], body=v["body"], photo_ids=v["photos"]
         )
         return _story_state(story, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=StoryStateSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request: Request, pk: str) -> Response:
-        return _story_state(services.story_publish(user=_actor(request), story_id=_id(pk)))
+        return _story_state(services.story_publish(user=actor(request), story_id=path_id(pk)))
 
     @extend_schema(request=None, responses=StoryStateSerializer)
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str) -> Response:
-        return _story_state(services.story_withdraw(user=_actor(request), story_id=_id(pk)))
+        return _story_state(services.story_withdraw(user=actor(request), story_id=path_id(pk)))
 
     @extend_schema(request=None, responses=LikeSerializer)
     @action(detail=True, methods=["post"])
     def like(self, request: Request, pk: str) -> Response:
-        story, created = services.story_like(user=_actor(request), story_id=_id(pk))
+        story, created = services.story_like(user=actor(request), story_id=path_id(pk))
         return Response({"likes": story.likes, "liked": created})
 
     @extend_schema(methods=["get"], responses=CommentSerializer(many=True))
@@ -152,20 +143,22 @@ class StoryViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get", "post"])
     def comments(self, request: Request, pk: str) -> Response:
         if request.method == "GET":
-            story = Story.objects.filter(pk=_id(pk), state="published").first()
+            story = Story.objects.filter(pk=path_id(pk), state="published").first()
             if story is None:
                 raise NotFound(_("Story %(id)s does not exist.") % {"id": pk})
             return Response(comments_public(story))
         s = TextSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        comment = services.comment_add(user=_actor(request), story_id=_id(pk), text=s.validated_data["text"])
+        comment = services.comment_add(user=actor(request), story_id=path_id(pk), text=s.validated_data["text"])
         return Response({"id": comment.pk, "state": comment.state}, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={(200, "image/jpeg"): bytes})
     @action(detail=True, methods=["get"], url_path=r"photos/(?P<photo_id>[0-9]{1,18})")
     def photo(self, request: Request, pk: str, photo_id: str) -> FileResponse:
         """A photo the editor chose for a published story: public, re-encoded without its place."""
-        photo = OrderPhoto.objects.filter(pk=_id(photo_id), stories__pk=_id(pk), stories__state="published").first()
+        photo = OrderPhoto.objects.filter(
+            pk=path_id(photo_id), stories__pk=path_id(pk), stories__state="published"
+        ).first()
         if photo is None:
             raise NotFound(_("There is no such photo."))
         return photo_response(photo.image, public=True)
@@ -178,20 +171,20 @@ class CommentViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=CommentSerializer(many=True))
     def list(self, request: Request) -> Response:
-        services.require_editor(_actor(request))
+        services.require_editor(actor(request))
         rows = Comment.objects.filter(state="held").select_related("user", "story").order_by("at")[:200]
         return Response([{"id": c.pk, "text": c.text, "at": c.at, "by": str(c.story)} for c in rows])
 
     @extend_schema(request=None, responses=HeldSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
-        comment = services.comment_decide(user=_actor(request), comment_id=_id(pk), approve=True)
+        comment = services.comment_decide(user=actor(request), comment_id=path_id(pk), approve=True)
         return Response({"id": comment.pk, "state": comment.state})
 
     @extend_schema(request=None, responses=HeldSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
-        comment = services.comment_decide(user=_actor(request), comment_id=_id(pk), approve=False)
+        comment = services.comment_decide(user=actor(request), comment_id=path_id(pk), approve=False)
         return Response({"id": comment.pk, "state": comment.state})
 
 
@@ -213,13 +206,13 @@ class VoteApi(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
-        return Response(vote_board(timezone.localdate(), editor=services.is_editor(_actor(request))))
+        return Response(vote_board(timezone.localdate(), editor=services.is_editor(actor(request))))
 
     @extend_schema(request=VoteRequestSerializer, responses={201: dict})
     def post(self, request: Request) -> Response:
         s = VoteRequestSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        vote = services.vote_cast(user=_actor(request), team_id=s.validated_data["team"])
+        vote = services.vote_cast(user=actor(request), team_id=s.validated_data["team"])
         return Response({"month": f"{vote.month:%Y-%m}", "team": vote.team_id}, status=status.HTTP_201_CREATED)
 
 
@@ -276,7 +269,7 @@ class MessageViewSet(viewsets.ViewSet):
         s.is_valid(raise_exception=True)
         v = s.validated_data
         message = services.message_post(
-            user=_actor(request), text=v["text"], lat=v["lat"], lng=v["lng"], phone=v["phone"], photo=v["photo"]
+            user=actor(request), text=v["text"], lat=v["lat"], lng=v["lng"], phone=v["phone"], photo=v["photo"]
         )
         return Response(message_public(message), status=status.HTTP_201_CREATED)
 
@@ -285,7 +278,7 @@ class MessageViewSet(viewsets.ViewSet):
     def reply(self, request: Request, pk: str) -> Response:
         s = TextSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        message = services.message_reply(user=_actor(request), message_id=_id(pk), text=s.validated_data["text"])
+        message = services.message_reply(user=actor(request), message_id=path_id(pk), text=s.validated_data["text"])
         return Response(message_public(message))
 
     @extend_schema(request=AssignSerializer, responses={201: dict})
@@ -294,25 +287,27 @@ class MessageViewSet(viewsets.ViewSet):
         s = AssignSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         order = services.message_assign(
-            user=_actor(request),
-            message_id=_id(pk),
+            user=actor(request),
+            message_id=path_id(pk),
             category_id=s.validated_data["category"],
             station_id=s.validated_data["station"],
         )
-        return Response({"order": order.pk, "state": order.state, "message": _id(pk)}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"order": order.pk, "state": order.state, "message": path_id(pk)}, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(request=HideSerializer, responses=MessageSerializer)
     @action(detail=True, methods=["post"])
     def hide(self, request: Request, pk: str) -> Response:
         s = HideSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        message = services.message_hide(user=_actor(request), message_id=_id(pk), reason=s.validated_data["reason"])
+        message = services.message_hide(user=actor(request), message_id=path_id(pk), reason=s.validated_data["reason"])
         return Response(message_public(message))
 
     @extend_schema(responses={(200, "image/jpeg"): bytes})
     @action(detail=True, methods=["get"])
     def photo(self, request: Request, pk: str) -> FileResponse:
-        message = Message.objects.filter(pk=_id(pk)).exclude(state="hidden").first()
+        message = Message.objects.filter(pk=path_id(pk)).exclude(state="hidden").first()
         if message is None or not message.photo:
             raise NotFound(_("There is no such photo."))
         return photo_response(message.photo, public=True)
@@ -338,7 +333,7 @@ class VisitApi(APIView):
         s.is_valid(raise_exception=True)
         v = s.validated_data
         visit = followups.visit_log(
-            user=_actor(request), order_id=v["order"], reached=v["reached"], satisfied=v["satisfied"], note=v["note"]
+            user=actor(request), order_id=v["order"], reached=v["reached"], satisfied=v["satisfied"], note=v["note"]
         )
         return Response({"id": visit.pk, "order": visit.order_id}, status=status.HTTP_201_CREATED)
 
@@ -357,7 +352,7 @@ class FollowUpViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=FollowUpSerializer(many=True))
     def list(self, request: Request) -> Response:
-        rows = followups_open(_actor(request))[:200]
+        rows = followups_open(actor(request))[:200]
         return Response([{"id": f.pk, "order": f.order_id, "reason": f.reason, "opened_at": f.opened_at} for f in rows])
 
     @extend_schema(request=ClosingNoteSerializer, responses={200: dict})
@@ -365,5 +360,7 @@ class FollowUpViewSet(viewsets.ViewSet):
     def close(self, request: Request, pk: str) -> Response:
         s = ClosingNoteSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        follow_up = followups.followup_close(user=_actor(request), followup_id=_id(pk), note=s.validated_data["note"])
+        follow_up = followups.followup_close(
+            user=actor(request), followup_id=path_id(pk), note=s.validated_data["note"]
+        )
         return Response({"id": follow_up.pk, "closed_at": follow_up.closed_at})

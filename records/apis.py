@@ -15,7 +15,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import NotFound
-from common.fields import ID_IN_PATH, MAX_ID, IdField
+from common.fields import ID_IN_PATH, IdField, path_id
 
 from . import exports, jobs
 from .models import ExportJob, ExportState
@@ -126,12 +126,12 @@ class ExportViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=ExportJobSerializer)
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(ExportJobSerializer(jobs.job_of(request.user, _id(pk))).data)  # type: ignore[arg-type]
+        return Response(ExportJobSerializer(jobs.job_of(request.user, path_id(pk))).data)  # type: ignore[arg-type]
 
     @extend_schema(responses={(200, "text/csv"): bytes, (200, XLSX): bytes})
     @action(detail=True, methods=["get"])
     def file(self, request: Request, pk: str) -> FileResponse:
-        job = jobs.job_of(request.user, _id(pk))  # type: ignore[arg-type]
+        job = jobs.job_of(request.user, path_id(pk))  # type: ignore[arg-type]
         if job.state != ExportState.DONE:
             raise NotFound(_("The export is not ready."))
         name = (job.file.name or "").rsplit("/", 1)[-1]
@@ -139,7 +139,3 @@ class ExportViewSet(viewsets.ViewSet):
         response = FileResponse(job.file.open("rb"), content_type=kind, as_attachment=True, filename=name)
         response["Cache-Control"] = "private, no-store"
         return response
-
-
-def _id(pk: str) -> int:
-    return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0

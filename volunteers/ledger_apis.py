@@ -2,9 +2,8 @@
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from django.contrib.auth.models import User as Account
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -15,21 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import NotFound
-from common.fields import ID_IN_PATH, MAX_ID, IdField
+from common.fields import ID_IN_PATH, IdField, actor, path_id
 from common.uploads import photo_response
 from records.services import certificate_issue, verify_url
 
 from . import ledger
 from .models import Membership, RecordPhoto, ServiceRecord, Volunteer
 from .selectors import hours_total, ledger_of, records_to_decide, star_level, volunteer_visible_to
-
-
-def _path_id(pk: str) -> int:
-    return int(pk) if pk.isdigit() and int(pk) <= MAX_ID else 0
-
-
-def _actor(request: Request) -> Account:
-    return cast(Account, request.user)
 
 
 class RecordSerializer(serializers.ModelSerializer):
@@ -127,8 +118,8 @@ class VolunteerViewSet(viewsets.ViewSet):
     lookup_value_regex = ID_IN_PATH
 
     def _volunteer(self, pk: str) -> Volunteer:
-        volunteer = Volunteer.objects.filter(pk=_path_id(pk)).first()
-        if volunteer is None or not volunteer_visible_to(_actor(self.request), volunteer):
+        volunteer = Volunteer.objects.filter(pk=path_id(pk)).first()
+        if volunteer is None or not volunteer_visible_to(actor(self.request), volunteer):
             raise NotFound(_("Volunteer %(id)s does not exist.") % {"id": pk})
         return volunteer
 
@@ -149,8 +140,8 @@ class VolunteerViewSet(viewsets.ViewSet):
         s.is_valid(raise_exception=True)
         dates: dict[str, date] = s.validated_data
         certificate = certificate_issue(
-            user=_actor(request),
-            volunteer_id=_path_id(pk),
+            user=actor(request),
+            volunteer_id=path_id(pk),
             date_from=dates["from"],
             date_to=dates["to"],
             base_url=request.build_absolute_uri("/"),
@@ -179,7 +170,7 @@ class RecordViewSet(viewsets.ViewSet):
     @extend_schema(responses=RecordSerializer(many=True))
     def list(self, request: Request) -> Response:
         """The manual entries and corrections waiting for the dispatcher's unit."""
-        return Response(RecordSerializer(records_to_decide(_actor(request)), many=True).data)
+        return Response(RecordSerializer(records_to_decide(actor(request)), many=True).data)
 
     @extend_schema(request=ManualSerializer, responses={201: RecordSerializer})
     def create(self, request: Request) -> Response:
@@ -192,7 +183,7 @@ class RecordViewSet(viewsets.ViewSet):
         s.is_valid(raise_exception=True)
         v = s.validated_data
         record = ledger.record_manual_add(
-            user=_actor(request),
+            user=actor(request),
             volunteer_id=v["volunteer"],
             hours=v["hours"],
             reason=v["reason"],
@@ -212,7 +203,7 @@ class RecordViewSet(viewsets.ViewSet):
         s.is_valid(raise_exception=True)
         hours: Decimal = s.validated_data["hours"]
         record = ledger.record_correction_ask(
-            user=_actor(request), record_id=_path_id(pk), hours=hours, reason=s.validated_data["reason"]
+            user=actor(request), record_id=path_id(pk), hours=hours, reason=s.validated_data["reason"]
         )
         return self._render(record, status.HTTP_201_CREATED)
 
@@ -230,7 +221,7 @@ class RecordViewSet(viewsets.ViewSet):
         s = DecisionSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         record = ledger.record_decide(
-            user=_actor(request), record_id=_path_id(pk), approve=approve, note=s.validated_data["note"]
+            user=actor(request), record_id=path_id(pk), approve=approve, note=s.validated_data["note"]
         )
         return self._render(record)
 
@@ -240,8 +231,8 @@ class RecordPhotoApi(APIView):
 
     @extend_schema(responses={(200, "image/jpeg"): bytes})
     def get(self, request: Request, record_id: int, name: str) -> FileResponse:
-        record = ServiceRecord.objects.select_related("volunteer").filter(pk=_path_id(str(record_id))).first()
+        record = ServiceRecord.objects.select_related("volunteer").filter(pk=path_id(str(record_id))).first()
         photo = RecordPhoto.objects.filter(record=record, image=f"records/{record_id}/{name}").first()
-        if record is None or photo is None or not volunteer_visible_to(_actor(request), record.volunteer):
+        if record is None or photo is None or not volunteer_visible_to(actor(request), record.volunteer):
             raise NotFound(_("There is no such photo."))
         return photo_response(photo.image)
