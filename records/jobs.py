@@ -9,9 +9,11 @@ import time
 from datetime import date
 from typing import IO
 
+from django.conf import settings
 from django.contrib.auth.models import User as Account
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from common.errors import InvalidInput, NotFound
@@ -43,6 +45,18 @@ def export_request(
         )
         outbox.enqueue_after_commit("records.tasks.export_run", job.pk)
     return job
+
+
+def exports_resend() -> list[int]:
+    """Jobs still queued long after they were asked for (a task message lost on the way): send them again.
+
+    A job is written once however often it is sent (export_build starts only a queued job).
+    """
+    stale = ExportJob.objects.filter(state="queued", created_at__lt=timezone.now() - settings.EXPORT_RESEND_AFTER)
+    ids = list(stale.values_list("pk", flat=True)[:100])
+    for job_id in ids:
+        outbox.enqueue("records.tasks.export_run", job_id)
+    return ids
 
 
 def export_build(*, job_id: int) -> ExportJob:

@@ -56,8 +56,9 @@ class ExportForm(forms.Form):
 @dispatcher_required
 def decisions(request: HttpRequest) -> HttpResponse:
     """Manual entries and corrections waiting for the dispatcher's unit, oldest first."""
-    rows = records_to_decide(signed_in(request))[:100]
-    return render(request, "records/decisions.html", {"rows": rows, "form": DecisionForm()})
+    user = signed_in(request)
+    rows = records_to_decide(user)[:100]
+    return render(request, "records/decisions.html", {**stream_context(user), "rows": rows, "form": DecisionForm()})
 
 
 @dispatcher_required

@@ -292,6 +292,8 @@ CERTIFICATE_FONT = env.str(
 )
 # Where the public can reach this platform: certificates' QR codes point here (the request's own address if empty).
 PUBLIC_URL = env.str("PUBLIC_URL", default="")
+# An export still queued after this long (its task message lost) is sent to a worker again.
+EXPORT_RESEND_AFTER = timedelta(minutes=env.int("EXPORT_RESEND_AFTER_MINUTES", default=5))
 # Exports stop at this many rows (a province's year of ledger entries fits).
 EXPORT_MAX_ROWS = env.int("EXPORT_MAX_ROWS", default=5_000_000)
 
@@ -352,5 +354,9 @@ CELERY_BEAT_SCHEDULE.update(
     {
         "dispatch-sweep": {"task": "dispatch.tasks.sweep", "schedule": SWEEP_INTERVAL_S},
         "dispatch-team-stats": {"task": "dispatch.tasks.refresh_team_stats", "schedule": TEAM_STATS_INTERVAL_S},
+        "records-export-resend": {
+            "task": "records.tasks.exports_resend",
+            "schedule": EXPORT_RESEND_AFTER.total_seconds(),
+        },
     }
 )

@@ -13,6 +13,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from realtime.models import Event
+from records.jobs import exports_resend
 from records.models import ExportJob
 from volunteers.models import ServiceRecord
 
@@ -121,3 +122,26 @@ def test_only_the_requester_reads_the_job(api, export, story, dispatcher, statio
 
     assert api(station_dispatcher).get(f"/api/v1/exports/{job.pk}/").status_code == 404
     assert api(station_dispatcher).get(f"/api/v1/exports/{job.pk}/file/").status_code == 404
+
+
+def test_a_job_whose_message_was_lost_is_sent_again(story, dispatcher, center):
+    story.completed()
+    today = timezone.localdate()
+    lost = ExportJob.objects.create(
+        user=dispatcher,
+        kind="orders",
+        ext="csv",
+        unit=center,
+        date_from=today,
+        date_to=today,
+        created_at=timezone.now() - timedelta(minutes=10),
+    )
+    fresh = ExportJob.objects.create(
+        user=dispatcher, kind="orders", ext="csv", unit=center, date_from=today, date_to=today
+    )
+
+    assert exports_resend() == [lost.pk]
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (lost.state, lost.rows, fresh.state) == ("done", 1, "queued")
+    assert exports_resend() == []
