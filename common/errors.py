@@ -14,6 +14,11 @@ class DomainError(Exception):
             self.code = code
         self.fields = fields or {}
 
+    def in_words(self) -> str:
+        """The detail and each field's problem as one sentence, for a page's message line."""
+        problems = [str(p) for ps in self.fields.values() for p in (ps if isinstance(ps, list) else [ps])]
+        return " ".join([self.detail, *problems])
+
 
 class InvalidInput(DomainError):
     """400: the request names something impossible; `fields` says which."""

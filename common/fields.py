@@ -75,3 +75,15 @@ def path_id(pk: str) -> int:
 def actor(request: Request) -> Account:
     """The signed-in user of an API view that lets no anonymous request through (IsAuthenticated)."""
     return cast(Account, request.user)
+
+
+def body_of(request: Request, *lists: str) -> Any:
+    """A request's body for a serializer: JSON as sent; a form (multipart) as a plain dict, with the
+    fields named in `lists` (several files of one name) kept as lists."""
+    body: Any = request.data
+    if not hasattr(body, "getlist"):
+        return body
+    data = dict(body.items())
+    for name in lists:
+        data[name] = body.getlist(name)
+    return data

@@ -23,7 +23,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import Forbidden, InvalidInput, NotFound
-from common.fields import ID_IN_PATH, actor, path_id
+from common.fields import ID_IN_PATH, actor, body_of, path_id
 from common.uploads import photo_response
 from realtime.events import event_message
 from realtime.selectors import order_events_visible_to
@@ -223,12 +223,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def complete(self, request: Request, pk: str) -> Response:
         order_id = self._visible(pk)
         key = _idempotency_key(request)
-        multipart = hasattr(request.data, "getlist")
-        body: Any = request.data
-        data: Any = dict(body.items()) if multipart else body
-        if multipart:
-            data["photos"] = request.FILES.getlist("photos")
-        s = CompleteSerializer(data=data)
+        s = CompleteSerializer(data=body_of(request, "photos"))
         s.is_valid(raise_exception=True)
         return _answered(
             lambda: field_work.order_complete(

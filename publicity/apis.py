@@ -15,7 +15,7 @@ from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from common.errors import NotFound
-from common.fields import ID_IN_PATH, IdField, NumberField, actor, path_id
+from common.fields import ID_IN_PATH, IdField, NumberField, actor, body_of, path_id
 from common.uploads import photo_response
 from dispatch.models import OrderPhoto
 
@@ -263,9 +263,7 @@ class MessageViewSet(viewsets.ViewSet):
 
     @extend_schema(request=MessagePostSerializer, responses={201: MessageSerializer})
     def create(self, request: Request) -> Response:
-        body: Any = request.data
-        data: Any = dict(body.items()) if hasattr(body, "getlist") else body
-        s = MessagePostSerializer(data=data)
+        s = MessagePostSerializer(data=body_of(request))
         s.is_valid(raise_exception=True)
         v = s.validated_data
         message = services.message_post(

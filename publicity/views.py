@@ -53,8 +53,7 @@ def _done(request: HttpRequest, call: Any, ok: str, to: str) -> HttpResponse:
     try:
         call()
     except DomainError as error:
-        problems = [str(p) for ps in error.fields.values() for p in (ps if isinstance(ps, list) else [ps])]
-        messages.error(request, " ".join([error.detail, *problems]))
+        messages.error(request, error.in_words())
     else:
         messages.success(request, ok)
     return redirect(to)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import NotFound
-from common.fields import ID_IN_PATH, IdField, actor, path_id
+from common.fields import ID_IN_PATH, IdField, actor, body_of, path_id
 from common.uploads import photo_response
 from records.services import certificate_issue, verify_url
 
@@ -174,12 +174,7 @@ class RecordViewSet(viewsets.ViewSet):
 
     @extend_schema(request=ManualSerializer, responses={201: RecordSerializer})
     def create(self, request: Request) -> Response:
-        multipart = hasattr(request.data, "getlist")
-        body: Any = request.data
-        data: Any = dict(body.items()) if multipart else body
-        if multipart:
-            data["photos"] = request.FILES.getlist("photos")
-        s = ManualSerializer(data=data)
+        s = ManualSerializer(data=body_of(request, "photos"))
         s.is_valid(raise_exception=True)
         v = s.validated_data
         record = ledger.record_manual_add(

@@ -105,7 +105,7 @@ def ledger_correct(request: HttpRequest, record_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except DomainError as error:
-            messages.error(request, error.detail + " " + " ".join(map(str, error.fields.get("hours", []))))
+            messages.error(request, error.in_words())
         else:
             messages.success(request, _("Correction asked; a dispatcher decides on it."))
     else:
@@ -128,8 +128,7 @@ def certificate_request(request: HttpRequest, volunteer_id: int) -> HttpResponse
                 base_url=request.build_absolute_uri("/"),
             )
         except DomainError as error:
-            problems = [str(p) for ps in error.fields.values() for p in (ps if isinstance(ps, list) else [ps])]
-            form.add_error(None, " ".join([error.detail, *problems]))
+            form.add_error(None, error.in_words())
         else:
             messages.success(request, _("Certificate %(n)s issued.") % {"n": certificate.number})
             return redirect(reverse("team-ledger", args=[volunteer.pk]) + "#certificates")
